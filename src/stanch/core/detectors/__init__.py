@@ -1,0 +1,20 @@
+"""Streaming detectors behind one protocol: ``update(t, value, weight) -> Score``.
+
+Each detector scores a point using only the past, then learns from it. A score of 0.5 or more
+means the detector's own threshold is crossed; alert hysteresis (``stanch.core.alerts``) decides
+whether that becomes an alert.
+"""
+
+from stanch.core.detectors.base import Detector, Direction, Score
+from stanch.core.detectors.burn_rate import BurnRateDetector
+from stanch.core.detectors.poisson import ErrorBurstDetector
+from stanch.core.detectors.robust import RobustBaseline
+
+__all__ = [
+    "BurnRateDetector",
+    "Detector",
+    "Direction",
+    "ErrorBurstDetector",
+    "RobustBaseline",
+    "Score",
+]

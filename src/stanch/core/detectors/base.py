@@ -1,0 +1,51 @@
+"""The detector protocol and the score every detector returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Direction(StrEnum):
+    UP = "up"
+    DOWN = "down"
+    BOTH = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A detector's verdict on one point.
+
+    ``value`` is in [0, 1]; 0.5 is the detector's threshold. ``deviation`` is signed (positive:
+    above expectation) in the detector's own unit of surprise (z-like). ``has_data`` is False
+    when the point carried too little evidence to judge (no requests): hysteresis must neither
+    fire nor clear on it.
+    """
+
+    value: float
+    observed: float
+    expected: float
+    deviation: float
+    warming: bool = False
+    has_data: bool = True
+
+
+NO_DATA = Score(0.0, 0.0, 0.0, 0.0, warming=False, has_data=False)
+
+
+def squash(surprise: float, threshold: float) -> float:
+    """Map a non-negative surprise to [0, 1) so that ``surprise == threshold`` gives 0.5."""
+    if surprise <= 0.0:
+        return 0.0
+    return surprise / (surprise + threshold)
+
+
+class Detector(Protocol):
+    """A streaming, causal scorer for one series and one signal."""
+
+    name: str
+
+    def update(self, t: float, value: float, weight: float = 1.0) -> Score:
+        """Score ``value`` observed at ``t`` (over ``weight`` samples), then learn from it."""
+        ...
