@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import os
 import platform
 import statistics
@@ -31,6 +32,8 @@ from stanch.middleware import StanchMiddleware
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 MEASURED = "GET /items/{item_id}"
+BARE = "bare FastAPI app"
+BARE_UNIQUE = "bare FastAPI app, new id each request"
 CLIENT = b"bench-client"
 RESULTS = Path(__file__).parent / "results" / "middleware.md"
 
@@ -92,10 +95,20 @@ def busy_policy() -> Policy:
     )
 
 
+BUFFERS: list[EventBuffer] = []
+
+
 def stanch(app: FastAPI, policy: Policy | None) -> StanchMiddleware:
     holder = PolicyHolder("bench", policy, now=time.time())
     # Capacity large enough that no variant ever drops: a drop is cheaper than a push.
-    return StanchMiddleware(app, buffer=EventBuffer("bench", capacity=10**8), policy=holder)
+    buffer = EventBuffer("bench", capacity=10**8)
+    BUFFERS.append(buffer)
+    return StanchMiddleware(app, buffer=buffer, policy=holder)
+
+
+def drain_all() -> None:
+    for buffer in BUFFERS:
+        buffer.drain()
 
 
 def slowapi_app() -> App | None:
@@ -135,10 +148,17 @@ async def send(message: dict[str, Any]) -> None:
     return None
 
 
+_next_id = itertools.count()
+
+
 async def run(app: App, n: int, unique_ids: bool) -> float:
-    """Seconds per request over ``n`` requests (a fresh scope each: apps write to it)."""
+    """Seconds for ``n`` requests (a fresh scope each: apps write to it).
+
+    With ``unique_ids`` every request asks for an item id never seen before, so the middleware's
+    route cache misses every time: the worst case, a crawl over ids.
+    """
     base = scope_for("/items/42")
-    paths = [f"/items/{i}" for i in range(n)] if unique_ids else None
+    paths = [f"/items/{next(_next_id)}" for _ in range(n)] if unique_ids else None
     clock = time.perf_counter
     t0 = clock()
     if paths is None:
@@ -149,7 +169,7 @@ async def run(app: App, n: int, unique_ids: bool) -> float:
             scope = dict(base)
             scope["path"] = path
             await app(scope, receive, send)
-    return (clock() - t0) / n
+    return clock() - t0
 
 
 def per_call(fn: Callable[[], object], n: int) -> float:
@@ -205,13 +225,14 @@ def standalone(rounds: int, n: int) -> list[tuple[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=20_000, help="per variant and round")
+    parser.add_argument("--chunks", type=int, default=10, help="interleaved chunks per round")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 
     bare = make_app()
     variants: list[tuple[str, App, bool]] = [
-        ("bare FastAPI app", bare, False),
+        (BARE, bare, False),
         ("Stanch everything on", stanch(bare, busy_policy()), False),
         ("Stanch recording only (empty policy)", stanch(bare, None), False),
     ]
@@ -219,29 +240,34 @@ def main() -> None:
     if slow is not None:
         variants.append(("slowapi Limiter (decorated route)", slow, False))
     variants += [
-        ("bare FastAPI app, new id each request", bare, True),
+        (BARE_UNIQUE, bare, True),
         ("Stanch everything on, new id each request", stanch(bare, busy_policy()), True),
     ]
 
     loop = asyncio.new_event_loop()
     for _, app, unique in variants:  # warm up: route caches, lazy app set-up
         loop.run_until_complete(run(app, 2_000, unique))
-        if isinstance(app, StanchMiddleware):
-            app._buffer.drain()
+    drain_all()
+    # Each round runs every variant in short chunks, in rotating order, so a burst of other load
+    # on the machine lands on all variants alike; "added" is the median of per-round differences.
+    chunk = max(1, args.requests // args.chunks)
     times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for _ in range(args.rounds):
-        for name, app, unique in variants:
-            times[name].append(loop.run_until_complete(run(app, args.requests, unique)))
-            if isinstance(app, StanchMiddleware):
-                app._buffer.drain()  # what the engine does every second, outside the timing
+        spent = dict.fromkeys(times, 0.0)
+        for c in range(args.chunks):
+            for name, app, unique in variants[c % len(variants) :] + variants[: c % len(variants)]:
+                spent[name] += loop.run_until_complete(run(app, chunk, unique))
+                drain_all()  # what the engine does every second, outside the timing
+        for name, total in spent.items():
+            times[name].append(total / (chunk * args.chunks) * 1e6)
     loop.close()
-    medians = {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
 
     rows = []
     for name, _, unique in variants:
-        base = medians["bare FastAPI app, new id each request" if unique else "bare FastAPI app"]
-        us = medians[name]
-        rows.append((name, us, us - base, us / base))
+        bare = times[BARE_UNIQUE if unique else BARE]
+        us, base = statistics.median(times[name]), statistics.median(bare)
+        added = statistics.median(t - b for t, b in zip(times[name], bare, strict=True))
+        rows.append((name, us, added, us / base))
     singles = standalone(args.rounds, args.requests)
 
     command = "$ .venv/bin/python bench/middleware.py " + " ".join(sys.argv[1:])
@@ -253,14 +279,17 @@ def main() -> None:
         f"{platform.system()} {platform.release()}",
         f"- python: {platform.python_version()} ({platform.python_implementation()})",
         f"- command: `{command.strip()}`",
-        f"- method: ASGI called directly, {args.requests} requests x {args.rounds} rounds, "
-        "variants interleaved; median round. `GET /items/42` with an `x-client-id` header.",
+        f"- method: ASGI called directly (no HTTP client), {args.rounds} rounds x "
+        f"{chunk * args.chunks} requests per variant, each round interleaving the variants in "
+        f"{args.chunks} chunks; µs/request is the median round, added µs the median of per-round "
+        "differences with the bare app. `GET /items/42` with an `x-client-id` header; event "
+        "buffers drained between chunks (outside the timing), as the engine would.",
         "",
         "| variant | µs/request | added µs vs bare | ratio vs bare |",
         "|---|---:|---:|---:|",
         *(f"| {n} | {us:.2f} | {add:+.2f} | {r:.3f} |" for n, us, add, r in rows),
         "",
-        "Standalone, **per call** (not per request), for context:",
+        "Standalone, **per call** (not per request), for context (median of rounds):",
         "",
         "| call | µs/call |",
         "|---|---:|",

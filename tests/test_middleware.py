@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -110,7 +111,7 @@ class Stack:
         return httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers)
 
     def events(self) -> list[RawEvent]:
-        return list(self.buffer._items)
+        return raw(self.buffer)
 
     def publish(self, *actions: Action) -> None:
         self.holder.publish(Policy.from_actions(SERVICE, 1, actions), self.clock.now())
@@ -128,6 +129,14 @@ def build(style: str = "wrap", buffer: EventBuffer | None = None, **kwargs: Any)
         return Stack(clock, buffer, holder, calls, mw, mw)
     app.add_middleware(StanchMiddleware, **opts)
     return Stack(clock, buffer, holder, calls, app, None)
+
+
+def raw(buffer: EventBuffer) -> list[RawEvent]:
+    """Drain ``buffer`` back into the tuples the middleware pushed."""
+    return [
+        (e.ts, e.method, e.route, e.status, e.latency_s, e.client, e.enforced)
+        for e in buffer.drain()
+    ]
 
 
 _ids = iter(range(1, 10**6))
@@ -241,7 +250,7 @@ async def test_routes_are_found_through_other_middleware() -> None:
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as c:
         assert (await c.get("/items/7")).status_code == 200
-    assert buffer._items[0][2] == "/items/{item_id}"
+    assert raw(buffer)[0][2] == "/items/{item_id}"
 
 
 async def test_routes_added_after_the_first_request_are_resolved() -> None:
@@ -574,6 +583,72 @@ async def test_exception_before_response_start_fails_a_half_open_probe() -> None
     clock.advance(5.0)
     with pytest.raises(ConnectionError):
         await call_raw(mw, http_scope("/items/1"))
-    assert buffer._items[0][2:4] == ("/items/{item_id}", 500)
+    assert raw(buffer)[0][2:4] == ("/items/{item_id}", 500)
     assert holder.enforcer.breaker_state(ITEM, clock.now()) is BreakerState.OPEN
+    assert mw.internal_errors == 0
+
+
+async def test_exotic_methods_share_one_name() -> None:
+    """A non-standard method is recorded as ``OTHER`` so random methods cannot make series."""
+    stack = build()
+    async with stack.client() as c:
+        assert (await c.request("BREW", "/items/1")).status_code == 405
+    assert stack.events()[0][1:4] == ("OTHER", "/items/{item_id}", 405)
+
+
+async def test_cancelled_request_is_recorded_and_frees_its_probe() -> None:
+    """A cancelled probe is recorded (499) so the half-open breaker can admit the next one."""
+    outcomes = [asyncio.CancelledError(), None]
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["path"])
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app.routes = [Route("/items/{item_id}", app)]  # type: ignore[attr-defined]
+    clock, buffer, holder = SimClock(T0), EventBuffer(SERVICE), PolicyHolder(SERVICE, now=T0)
+    breaker = action(ActionKind.CIRCUIT_BREAK, ITEM, open_for=5, probes=1)
+    holder.publish(Policy.from_actions(SERVICE, 1, [breaker]), T0)
+    mw = StanchMiddleware(app, buffer=buffer, policy=holder, clock=clock.now)
+    clock.advance(5.0)
+    with pytest.raises(asyncio.CancelledError):
+        await call_raw(mw, http_scope("/items/1"))
+    sent = await call_raw(mw, http_scope("/items/2"))
+    assert sent[0]["status"] == 200
+    assert seen == ["/items/1", "/items/2"]
+    assert [e[3] for e in raw(buffer)] == [499, 200]
+
+
+async def test_clock_stepping_back_records_zero_latency() -> None:
+    """A wall clock that steps back mid-request records latency 0, never a negative one."""
+    times = iter([T0, T0 - 3.0])
+    buffer = EventBuffer(SERVICE)
+    app = make_app(SimClock(T0), [])
+    mw = StanchMiddleware(
+        app, buffer=buffer, policy=PolicyHolder(SERVICE), clock=lambda: next(times)
+    )
+    await call_raw(mw, http_scope("/items/1"))
+    assert raw(buffer)[0][3:5] == (200, 0.0)
+
+
+async def test_app_without_routes_records_everything_unmatched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An app Stanch finds no routes on still works; every path is ``__unmatched__``, said once."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    buffer = EventBuffer(SERVICE)
+    mw = StanchMiddleware(app, buffer=buffer, policy=PolicyHolder(SERVICE))
+    with caplog.at_level(logging.WARNING, logger="stanch.middleware"):
+        for path in ("/a", "/b"):
+            assert (await call_raw(mw, http_scope(path)))[0]["status"] == 204
+    assert [e[2] for e in raw(buffer)] == [UNMATCHED, UNMATCHED]
+    assert len(caplog.records) == 1
     assert mw.internal_errors == 0

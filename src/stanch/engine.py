@@ -45,6 +45,8 @@ action_applied, action_lifted, incident_resolved: the seam for notifications and
 class EngineConfig:
     interval_s: float = 1.0
     max_series: int = 500
+    checkpoint_every_s: float = 10.0  # how often learned detector state is saved
+    decision_poll_s: float = 1.0  # how often decisions queued by other processes are read
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
@@ -88,6 +90,8 @@ class Engine:
         self.points_seen = 0
         self._dirty_incidents: set[str] = set()
         self._dirty_policy: set[str] = set()
+        self._last_checkpoint = now
+        self._last_poll = now
         self._restore(now)
 
     # ------------------------------------------------------------------ wiring
@@ -143,15 +147,28 @@ class Engine:
         points = self.windows.close(now)
         self._detect(points, now)
         self._account(points)
-        self._take_decisions(now)
+        if now - self._last_poll >= self.config.decision_poll_s:
+            self._take_decisions(now)
+            self._last_poll = now
         self._apply_approved(now)
         self._verify(now)
         self._recover(now)
         self._expire(now)
         self._publish(now)
         self._persist()
+        if now - self._last_checkpoint >= self.config.checkpoint_every_s:
+            self.checkpoint(now)
         self.last_step = now
         return points
+
+    def checkpoint(self, now: float) -> None:
+        """Save what the detectors learned, so a restart resumes with warm baselines."""
+        state = [
+            [key.service, key.route, monitor.snapshot()]
+            for key, monitor in sorted(self.monitors.items())
+        ]
+        self.store.set_meta("detectors", {"ts": now, "series": state})
+        self._last_checkpoint = now
 
     def _detect(self, points: list[Point], now: float) -> None:
         self.points_seen += len(points)
@@ -264,13 +281,13 @@ class Engine:
         ]
         top_before = incident.suspects[0]["ref"] if incident.suspects else None
         incident.suspects = as_dicts
-        if as_dicts and as_dicts[0]["ref"] != top_before:
-            top = as_dicts[0]
+        if suspects and suspects[0].ref != top_before:
+            top = suspects[0]
             incident.note(
                 now,
                 "suspect",
-                f"top suspect: {top['summary']} "
-                f"(confidence {top['confidence']:.0%}; {'; '.join(top['evidence'])})",
+                f"top suspect: {top.summary} "
+                f"(confidence {top.confidence:.0%}; {'; '.join(top.evidence)})",
             )
         self._dirty_incidents.add(incident.id)
 
@@ -551,7 +568,7 @@ class Engine:
                 continue
             self.policies[service] = policy
             self._holder(service).publish(policy, now)
-            self.store.save_policy(policy)
+            self.store.save_policy(policy, now=now)
         self._dirty_policy.clear()
 
     # ------------------------------------------------------------------ accounting
@@ -589,16 +606,20 @@ class Engine:
         monitors: they clear only once fresh evidence says so, and the runbook is not asked
         again for actions it already produced.
         """
+        saved = self.store.get_meta("detectors") or {}
+        for service, route, data in saved.get("series", []):
+            key = SeriesKey(service, route)
+            monitor = self.monitors[key] = SeriesMonitor(key, self.config.detection)
+            monitor.restore(data)
         for incident in self.store.open_incidents():
             self.incidents[incident.id] = incident
             for action in self.store.list_actions(incident_id=incident.id):
                 self.actions[action.id] = action
             for alert in incident.firing_alerts:
                 key = SeriesKey(alert.service, alert.route)
-                monitor = self.monitors.get(key)
-                if monitor is None:
-                    monitor = self.monitors[key] = SeriesMonitor(key, self.config.detection)
-                monitor.rearm(alert)
+                if key not in self.monitors:
+                    self.monitors[key] = SeriesMonitor(key, self.config.detection)
+                self.monitors[key].rearm(alert)
         for change in self.store.list_changes():
             self.changes[change.id] = change
         for service, policy in self.store.load_policies().items():

@@ -17,10 +17,12 @@ Use either style::
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from starlette._utils import get_route_path  # what Starlette's own routes match against
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,21 +45,32 @@ DEFAULT_EXCLUDED = frozenset({"/metrics", "/healthz"})
 ROUTE_CACHE_SIZE = 10_000
 MAX_CLIENT_LEN = 128  # a client id from a header is the client's to choose: bound what we keep
 _MAX_LOGGED_KINDS = 64
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 _MAX_MOUNT_DEPTH = 16
 
 
 class _Node:
-    """One route, flattened: how to match it, its full template, and what it mounts."""
+    """One route, flattened: how to match it, its full template, and what it mounts.
 
-    __slots__ = ("children", "matches", "template")
+    ``regex`` is the route's own ``path_regex`` when it has one: Starlette's routes match only
+    if it matches the route path, so testing it first skips the costlier ``matches()`` (which
+    builds a child scope) for every route that cannot match. It is what keeps a cache miss
+    (every new id on a path-parameter route) cheap.
+    """
+
+    __slots__ = ("children", "matches", "regex", "template")
 
     def __init__(
         self,
         matches: Callable[[Scope], tuple[Match, Scope]],
+        regex: re.Pattern[str] | None,
         template: str,
         children: list[_Node] | None,
     ) -> None:
         self.matches = matches
+        self.regex = regex
         self.template = template
         self.children = children
 
@@ -76,14 +89,20 @@ def _nodes(routes: Iterable[Any], prefix: str, depth: int) -> list[_Node]:
             children = _nodes(inner, template, depth + 1) if inner else []
             if not children:
                 template += "/{path:path}"
-        nodes.append(_Node(route.matches, template, children))
+        regex = getattr(route, "path_regex", None)
+        regex = regex if isinstance(regex, re.Pattern) else None
+        nodes.append(_Node(route.matches, regex, template, children))
     return nodes
 
 
 def _walk(nodes: list[_Node], scope: Scope) -> str | None:
     """The template the router would pick: the first FULL match, else the first PARTIAL."""
     partial: tuple[_Node, Scope] | None = None
+    route_path = get_route_path(scope)
     for node in nodes:
+        regex = node.regex
+        if regex is not None and regex.match(route_path) is None:
+            continue
         match, child = node.matches(scope)
         if match is Match.FULL:
             return _descend(node, scope, child)
@@ -116,8 +135,14 @@ class StanchMiddleware:
     """Enforce the current policy and record every request's outcome.
 
     ``clock`` is read at the start and end of each request (pass ``SimClock.now`` in a
-    simulation). The client is the ``client_header`` value, else the peer address, else ``""``.
-    Paths in ``excluded_paths`` and non-HTTP scopes go straight to the app, unrecorded.
+    simulation). The client is the ``client_header`` value (cut to ``MAX_CLIENT_LEN``), else the
+    peer address, else ``""``. Paths in ``excluded_paths`` and non-HTTP scopes go straight to
+    the app, unrecorded and unenforced.
+
+    Route templates come from the app's own routes (``route.matches``, as the router picks:
+    first FULL, else first PARTIAL) and are cached per (method, path), up to
+    ``ROUTE_CACHE_SIZE`` entries. A method outside the standard nine is recorded as ``OTHER``.
+    ``internal_errors`` counts Stanch's own failures; each one left its request untouched.
     """
 
     __slots__ = (
@@ -126,10 +151,13 @@ class StanchMiddleware:
         "_clock",
         "_excluded",
         "_header",
+        "_keys",
         "_logged_kinds",
         "_nodes",
         "_policy",
-        "_routes_seen",
+        "_push",
+        "_route_count",
+        "_routes",
         "app",
         "internal_errors",
     )
@@ -146,14 +174,18 @@ class StanchMiddleware:
     ) -> None:
         self.app = app
         self._buffer = buffer
+        self._push = buffer.push  # bound once: it runs on every request
         self._policy = policy
         self._clock = clock
         self._header = client_header.lower().encode("latin-1") if client_header else None
         self._excluded = frozenset(excluded_paths)
-        # (method, path) -> (template, route key): built once per path, read on every request.
-        self._cache: dict[tuple[str, str], tuple[str, str]] = {}
+        # (method, path) -> (method, template, route key): built once per path, read on every
+        # request. The tuples are shared per (method, template) through ``_keys``.
+        self._cache: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._keys: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._routes: Any = None
+        self._route_count = -1
         self._nodes: list[_Node] | None = None
-        self._routes_seen: tuple[int, int] = (0, -1)
         self._logged_kinds: set[type[BaseException]] = set()
         self.internal_errors = 0
 
@@ -163,11 +195,10 @@ class StanchMiddleware:
             return
         clock = self._clock
         try:
-            method = scope["method"]
-            hit = self._cache.get((method, scope["path"]))
+            hit = self._cache.get((scope["method"], scope["path"]))
             if hit is None:
                 hit = self._resolve(scope)
-            template, key = hit
+            method, template, key = hit
             client = ""
             header = self._header
             if header is not None:
@@ -213,7 +244,10 @@ class StanchMiddleware:
         end = start
         try:
             end = clock()
-            self._buffer.push((start, method, template, status or 500, end - start, client, ""))
+            latency = end - start
+            if latency < 0.0:
+                latency = 0.0  # a wall clock stepped back mid-request (NTP): not a latency
+            self._push((start, method, template, status or 500, latency, client, ""))
         except Exception as exc:
             self._internal_error(exc)
         if active:
@@ -240,9 +274,9 @@ class StanchMiddleware:
             await send({"type": "http.response.body", "body": verdict.body})
         finally:
             try:
-                latency = self._clock() - start
+                latency = max(0.0, self._clock() - start)
                 event = (start, method, template, verdict.status, latency, client, verdict.reason)
-                self._buffer.push(event)
+                self._push(event)
             except Exception as exc:
                 self._internal_error(exc)
 
@@ -261,7 +295,7 @@ class StanchMiddleware:
         end = start
         try:
             end = self._clock()
-            self._buffer.push((start, method, template, status, end - start, client, ""))
+            self._push((start, method, template, status, max(0.0, end - start), client, ""))
         except Exception as exc:
             self._internal_error(exc)
         if active:
@@ -270,21 +304,32 @@ class StanchMiddleware:
             except Exception as exc:
                 self._internal_error(exc)
 
-    def _resolve(self, scope: Scope) -> tuple[str, str]:
-        """Template and route key of a (method, path) not in the cache yet; caches them."""
-        routes = _find_routes(self.app, scope)
-        # Rebuilt when the route list changes (routes added after the first request).
-        seen = (id(routes), len(routes) if routes is not None else -1)
-        if self._nodes is None or seen != self._routes_seen:
+    def _resolve(self, scope: Scope) -> tuple[str, str, str]:
+        """Method, template and route key of a (method, path) not cached yet; caches them."""
+        routes = self._routes
+        if routes is None:
+            routes = self._routes = _find_routes(self.app, scope)
             if routes is None:
+                routes = self._routes = []
                 logger.warning("Stanch found no routes on the app: every path is %s", UNMATCHED)
-            self._nodes = _nodes(routes or [], "", 0)
-            self._routes_seen = seen
+        if self._nodes is None or len(routes) != self._route_count:
+            # (Re)built when the app's route list grows (routes added after the first request).
+            self._nodes = _nodes(routes, "", 0)
+            self._route_count = len(routes)
             self._cache.clear()
+            self._keys.clear()
         method, path = scope["method"], scope["path"]
         # Routes may write to the scope while matching (FastAPI does): give them a copy.
         template = _walk(self._nodes, dict(scope)) or UNMATCHED
-        hit = (template, route_key(method, template))
+        keys = self._keys
+        hit = keys.get((method, template))
+        if hit is None:
+            # Any token is a valid method: exotic ones share one name, so they cannot make series.
+            name = method if method in _METHODS else "OTHER"
+            hit = (name, template, route_key(name, template))
+            if len(keys) >= ROUTE_CACHE_SIZE:
+                keys.clear()
+            keys[method, template] = hit
         cache = self._cache
         if len(cache) >= ROUTE_CACHE_SIZE:
             cache.clear()  # bounded: a scan of distinct paths costs a re-resolve, not memory

@@ -488,16 +488,21 @@ class BreakerMachine(RuleBasedStateMachine):
         self.outstanding = 0  # probes admitted in HALF_OPEN and not yet recorded
         self.window: list[tuple[int, bool]] = []  # (second, ok) since the last reset
         self.head = 0
+        self.reopen_at = -math.inf  # when the current open period ends, by the model
 
     @initialize(config=configs, start=st.floats(0.0, 1e6), start_open=st.booleans())
     def setup(self, config: BreakerConfig, start: float, start_open: bool) -> None:
         self.b = CircuitBreaker(config, now=start, start_open=start_open)
         self.now = start
         self.head = math.floor(start)
+        if start_open:
+            self.reopen_at = start + config.open_for_s
 
-    def _after(self) -> None:
+    def _after(self, before: BreakerState) -> None:
         if self.b.state is not HALF_OPEN:
             self.outstanding = 0
+        if before is not OPEN and self.b.state is OPEN:
+            self.reopen_at = self.b.transitions[-1][0] + self.b.open_for
 
     @rule(dt=st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 20.0)))
     def advance(self, dt: float) -> None:
@@ -506,17 +511,16 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule()
     def allow(self) -> None:
         before = self.b.state
-        wait = self.b.retry_after(self.now)
         admitted = self.b.allow(self.now)
-        if before is OPEN and wait > 0:
-            assert not admitted, "OPEN admitted before its retry time"
+        if before is OPEN:
+            # Not before the retry time; at or after it, the first probe must be let through.
+            assert admitted == (self.now >= self.reopen_at), "OPEN admitted at the wrong time"
+            self.outstanding = 0
         if before is CLOSED:
             assert admitted
         if admitted and self.b.state is HALF_OPEN:
-            if before is OPEN:
-                self.outstanding = 0
             self.outstanding += 1
-        self._after()
+        self._after(before)
 
     @rule(ok=st.booleans(), lag=st.sampled_from([0.0, 0.0, 0.0, 0.7, 3.0, 50.0]))
     def record(self, ok: bool, lag: float) -> None:
@@ -537,10 +541,9 @@ class BreakerMachine(RuleBasedStateMachine):
                 self.window, self.head = [], math.floor(self.b.transitions[-1][0])
         else:
             assert self.b.state is before, "a result with no call behind it changed the state"
-        event(
-            f"record: {before} -> {self.b.state}"
-        )  # shows coverage with --hypothesis-show-statistics
-        self._after()
+        # Shows how often each edge was exercised, with --hypothesis-show-statistics.
+        event(f"record: {before} -> {self.b.state}")
+        self._after(before)
 
     def _check_window(self, at: float, ok: bool) -> None:
         n = math.ceil(self.b.config.window_s)
@@ -558,25 +561,30 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @rule()
     def force_open(self) -> None:
+        before = self.b.state
         self.b.force_open(self.now)
         assert self.b.state is OPEN
-        self.window = []
-        self._after()
+        if before is OPEN:
+            self.reopen_at = max(self.reopen_at, self.now + self.b.open_for)
+        self._after(before)
 
     @rule()
     def look(self) -> None:
         before = self.b.state
         state = self.b.state_at(self.now)
-        if before is OPEN and state is HALF_OPEN:
+        if before is OPEN:
+            assert (state is HALF_OPEN) == (self.now >= self.reopen_at)
             self.outstanding = 0
-        self._after()
+        self._after(before)
 
     @invariant()
     def state_is_legal(self) -> None:
+        """The state is always one of the three."""
         assert self.b.state in set(BreakerState)
 
     @invariant()
     def every_transition_is_in_the_table_and_they_chain(self) -> None:
+        """Each logged edge is in the table, edges chain, and times never run backwards."""
         log = self.b.transitions
         assert len(log) <= TRANSITION_LOG_SIZE
         for _, frm, to in log:
@@ -589,14 +597,21 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @invariant()
     def half_open_never_has_too_many_probes_out(self) -> None:
+        """Outstanding probes never exceed half_open_probes, and match the model's count."""
         assert self.outstanding <= self.b.config.half_open_probes
         assert self.b.outstanding_probes == self.outstanding
 
     @invariant()
     def open_time_is_capped(self) -> None:
+        """Open time stays in [open_for_s, max_open_for_s]; retry_after agrees with the model."""
         cfg = self.b.config
         assert cfg.open_for_s <= self.b.open_for <= cfg.max_open_for_s
-        assert self.b.retry_after(self.now) <= self.b.open_for + 1e-9  # float rounding
+        if self.b.state is OPEN:
+            expected = max(0.0, self.reopen_at - self.now)
+            assert self.b.retry_after(self.now) == pytest.approx(expected, abs=1e-9)
+            assert expected <= cfg.max_open_for_s + 1e-9
+        else:
+            assert self.b.retry_after(self.now) == 0.0
 
 
 TestBreakerMachine = BreakerMachine.TestCase

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
 from stanch.core.detectors import BurnRateDetector, ErrorBurstDetector, RobustBaseline, Score
 from stanch.core.detectors.base import NO_DATA, squash
+from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
 from stanch.core.series import SeriesKey
 from stanch.core.severity import Severity, assess_severity
@@ -102,6 +104,26 @@ class SeriesMonitor:
         self._share = _ShareWindow(config.points(30.0))
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this monitor has learned, as JSON-safe data (see ``detectors.state``)."""
+        return {
+            "rate": snapshot(self.rate),
+            "errors": snapshot(self.errors),
+            "burn": snapshot(self.burn),
+            "latency": snapshot(self.latency),
+            "share": snapshot(self._share),
+            "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        restore(self.rate, data.get("rate", {}))
+        restore(self.errors, data.get("errors", {}))
+        restore(self.burn, data.get("burn", {}))
+        restore(self.latency, data.get("latency", {}))
+        restore(self._share, data.get("share", {}))
+        for kind, gate in self._gates.items():
+            restore(gate, data.get("gates", {}).get(kind.value, {}))
 
     def rearm(self, alert: Alert) -> None:
         """Mark ``alert`` as firing again (after a restart): it clears only on fresh evidence."""
@@ -210,6 +232,8 @@ class SeriesMonitor:
 
 
 class _ShareWindow:
+    STATE: ClassVar[tuple[str, ...]] = ("_own", "_total", "own", "total")
+
     """This series' share of its service's requests over the last few points.
 
     Severity from one second's share would swing with every burst of arrivals; half a minute

@@ -45,7 +45,6 @@ class _RouteState:
     __slots__ = (
         "breaker",
         "breaker_id",
-        "closed_verdict",
         "disabled",
         "open_verdict",
         "rule",
@@ -76,23 +75,22 @@ class _RouteState:
                     _breaker_config(rule.breaker), now=now, start_open=rule.breaker.start_open
                 )
         self.open_verdict = _body("circuit open", incident, route=rule.route)
-        self.closed_verdict = b""
         self.throttle: Gcra | None = None
         self.throttle_id = ""
         if rule.throttle is not None:
             self.throttle = _reuse_limiter(
-                rule.throttle, old.throttle if old else None, old.throttle_id if old else ""
+                rule.throttle, old.throttle if old else None, old.throttle_id if old else "", now
             )
             self.throttle_id = rule.throttle.action_id
         self.throttle_verdict = _body("route throttled", incident, route=rule.route)
-        self.shed_acc = old.shed_acc if old is not None else 0.0
+        self.shed_acc: float = old.shed_acc if old is not None else 0.0
         self.shed_verdict = Verdict(503, "shed", _body("load shed", incident, route=rule.route))
 
 
 class _ClientState:
     __slots__ = ("blocked", "limiter", "limiter_id", "route", "throttle_body")
 
-    def __init__(self, rule: ClientRule, old: _ClientState | None) -> None:
+    def __init__(self, rule: ClientRule, old: _ClientState | None, now: float) -> None:
         self.blocked: Verdict | None = None
         if rule.blocked_status is not None:
             body = _body("client blocked", rule.incident_id, client=rule.client)
@@ -101,7 +99,7 @@ class _ClientState:
         self.limiter_id = ""
         if rule.throttle is not None:
             self.limiter = _reuse_limiter(
-                rule.throttle, old.limiter if old else None, old.limiter_id if old else ""
+                rule.throttle, old.limiter if old else None, old.limiter_id if old else "", now
             )
             self.limiter_id = rule.throttle.action_id
         self.route = rule.route
@@ -122,10 +120,10 @@ def _breaker_config(rule: BreakerRule) -> BreakerConfig:
     )
 
 
-def _reuse_limiter(rule: RateRule, old: Gcra | None, old_id: str) -> Gcra:
+def _reuse_limiter(rule: RateRule, old: Gcra | None, old_id: str, now: float) -> Gcra:
     spec = RateSpec(rule.rate, max(1, rule.burst))
     if old is not None and old_id == rule.action_id:
-        old.set_spec(spec)  # a throttle ramp-up keeps the client's debt, with the new rate
+        old.set_spec(spec, now)  # a throttle ramp-up keeps the client's debt, at the new rate
         return old
     return Gcra(spec)
 
@@ -149,7 +147,7 @@ class Enforcer:
             for route, rule in policy.routes.items()
         }
         self._clients = {
-            client: _ClientState(rule, self._clients.get(client))
+            client: _ClientState(rule, self._clients.get(client), now)
             for client, rule in policy.clients.items()
         }
         self.policy = policy

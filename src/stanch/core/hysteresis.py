@@ -10,6 +10,7 @@ route hidden behind an open breaker has not recovered just because it is quiet.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 from stanch.core.detectors.base import Score
 
@@ -20,6 +21,7 @@ class Edge(StrEnum):
 
 
 class Hysteresis:
+    STATE: ClassVar[tuple[str, ...]] = ("firing", "since", "_bad", "_good")
     __slots__ = ("_bad", "_good", "clear_after", "fire_after", "firing", "off", "on", "since")
 
     def __init__(

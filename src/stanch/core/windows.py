@@ -135,7 +135,7 @@ class WindowAggregator:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.interval = interval
-        self.guard = guard or CardinalityGuard()
+        self.guard = guard if guard is not None else CardinalityGuard()
         self._open: dict[int, dict[SeriesKey, _Bucket]] = {}
         self._known: set[SeriesKey] = set()
         self._next_index: int | None = None

@@ -118,6 +118,73 @@ class DemoOperator:
                 )
 
 
+class DemoWorld:
+    """What the demo wires together: store, engine, configuration, and the shop behind Stanch.
+
+    ``run(until)`` drives traffic from the clock's current time; a world can be closed mid-run
+    and a new one opened on the same database to resume (the restart test does exactly that).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        db_url: str,
+        runbook: Runbook | None = None,
+        on_event: EventSink | None = None,
+        start_at: float | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.clock = SimClock(scenario.start if start_at is None else start_at)
+        self.store = Store.open(db_url)
+        self.engine = Engine(
+            self.store, runbook or load_runbook(DEFAULT_RUNBOOK), now=self.clock.now()
+        )
+        self.config = self.engine.add_config_store(shop_config(self.clock.now()))
+        buffer, holder = self.engine.attach(SHOP_SERVICE, version="2.14.0")
+        self.app = StanchMiddleware(
+            create_shop(self.config, self.clock, seed=scenario.seed),
+            buffer=buffer,
+            policy=holder,
+            clock=self.clock.now,
+        )
+        self.operator = DemoOperator(self.engine, self.clock, scenario)
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self._on_event = on_event
+        self.engine.listeners.append(self._listen)
+        self._script = [
+            item
+            for item in _script(self.engine, scenario, self._listen)
+            if item[0] >= self.clock.now()
+        ]
+
+    def _listen(self, name: str, details: dict[str, Any]) -> None:
+        now = self.clock.now()
+        self.events.append((now, name, details))
+        self.operator.on_event(name, details)
+        if self._on_event is not None:
+            self._on_event(now, name, details)
+
+    def _tick(self, now: float) -> None:
+        while self._script and self._script[0][0] <= now:
+            self._script.pop(0)[1](now)
+        self.operator.act(now)
+        self.engine.step(now)
+
+    async def run(self, until: float) -> DriveStats:
+        """Send the scenario's traffic from now until ``until``, stepping the engine each second."""
+        begin = self.clock.now()
+        profile = TrafficProfile(base_rps=self.scenario.base_rps)
+        # Each segment draws its own stream: a resumed run is not a replay of the first one.
+        seed = self.scenario.seed + int(begin - self.scenario.start)
+        specs = generate(begin, until - begin, profile, seed=seed, floods=self.scenario.floods)
+        return await run(self.app, specs, self.clock, self._tick, until=until)
+
+    def close(self) -> None:
+        self.engine.checkpoint(self.clock.now())
+        self.store.close()
+
+
 async def run_simulation(
     scenario: Scenario,
     *,
@@ -128,58 +195,23 @@ async def run_simulation(
 ) -> DemoReport:
     """Run the whole scenario on a simulated clock and write post-mortems to ``out_dir``."""
     wall_start = time.perf_counter()
-    clock = SimClock(scenario.start)
-    store = Store.open(db_url)
+    world = DemoWorld(scenario, db_url=db_url, runbook=runbook, on_event=on_event)
     try:
-        engine = Engine(store, runbook or load_runbook(DEFAULT_RUNBOOK), now=clock.now())
-        config = engine.add_config_store(shop_config(clock.now()))
-        buffer, holder = engine.attach(SHOP_SERVICE, version="2.14.0")
-        app = StanchMiddleware(
-            create_shop(config, clock, seed=scenario.seed),
-            buffer=buffer,
-            policy=holder,
-            clock=clock.now,
-        )
-        operator = DemoOperator(engine, clock, scenario)
-        events: list[tuple[float, str, dict[str, Any]]] = []
-
-        def listen(name: str, details: dict[str, Any]) -> None:
-            events.append((clock.now(), name, details))
-            operator.on_event(name, details)
-            if on_event is not None:
-                on_event(clock.now(), name, details)
-
-        engine.listeners.append(listen)
-        script = _script(engine, scenario, listen)
-
-        def tick(now: float) -> None:
-            while script and script[0][0] <= now:
-                script.pop(0)[1](now)
-            operator.act(now)
-            engine.step(now)
-
-        profile = TrafficProfile(base_rps=scenario.base_rps)
-        specs = generate(
-            scenario.start,
-            scenario.duration_s,
-            profile,
-            seed=scenario.seed,
-            floods=scenario.floods,
-        )
-        stats = await run(app, specs, clock, tick, until=scenario.start + scenario.duration_s)
+        stats = await world.run(scenario.start + scenario.duration_s)
+        engine = world.engine
         report = DemoReport(
             scenario=scenario,
             incidents=sorted(engine.incidents.values(), key=lambda i: i.id),
             actions={i: engine.incident_actions(i) for i in sorted(engine.incidents)},
             traffic=stats,
             wall_seconds=0.0,
-            events=events,
+            events=world.events,
         )
-        report.postmortems = write_postmortems(store, report.incidents, out_dir)
+        report.postmortems = write_postmortems(world.store, report.incidents, out_dir)
         report.wall_seconds = time.perf_counter() - wall_start
         return report
     finally:
-        store.close()
+        world.close()
 
 
 def _script(

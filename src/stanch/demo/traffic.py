@@ -136,14 +136,19 @@ class Flood:
     @property
     def route(self) -> str | None:
         """The route key this flood hits, or None when no shop route matches."""
-        path = self.path.partition("?")[0].rstrip("/") or "/"
-        parts = path.split("/")
-        if len(parts) == 3 and parts[1] == "products" and parts[2]:
-            template = "/products/{product_id}"
-        else:
-            template = path
-        route = f"{self.method.upper()} {template}"
-        return route if route in _BUILDERS else None
+        return route_of(self.method, self.path)
+
+
+def route_of(method: str, path: str) -> str | None:
+    """The shop's route key for a request line, or None when no shop route matches."""
+    path = path.partition("?")[0].rstrip("/") or "/"
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "products" and parts[2]:
+        template = "/products/{product_id}"
+    else:
+        template = path
+    route = f"{method.upper()} {template}"
+    return route if route in _BUILDERS else None
 
 
 def expected_rate(t: float, profile: TrafficProfile) -> float:

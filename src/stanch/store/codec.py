@@ -195,6 +195,7 @@ def incident_to_dict(incident: Incident, *, timeline: bool = True) -> JSONDict:
         "impact": impact_to_dict(incident.impact),
         "suspects": to_json(incident.suspects, f"{where} suspects"),
         "onset": _num(incident.onset),
+        "healthy_since": _opt_num(incident.healthy_since),
         "acknowledged_by": incident.acknowledged_by,
         "resolution": incident.resolution,
         "comments": [
@@ -224,6 +225,7 @@ def incident_from_dict(d: Mapping[str, Any]) -> Incident:
         timeline=[timeline_entry_from_dict(raw) for raw in d.get("timeline", ())],
         impact=impact_from_dict(d.get("impact", {})),
         suspects=from_json(d.get("suspects", [])),
+        healthy_since=_opt_float(d.get("healthy_since")),
         acknowledged_by=d.get("acknowledged_by", ""),
         resolution=d.get("resolution", ""),
         comments=[timeline_entry_from_dict(raw) for raw in d.get("comments", ())],
@@ -260,6 +262,7 @@ def action_to_dict(action: Action) -> JSONDict:
         "ended_at": _opt_num(action.ended_at),
         "decided_by": action.decided_by,
         "stage": action.stage,
+        "stage_at": _opt_num(action.stage_at),
         "verified": action.verified,
     }
 
@@ -283,6 +286,7 @@ def action_from_dict(d: Mapping[str, Any]) -> Action:
         ended_at=_opt_float(d.get("ended_at")),
         decided_by=d.get("decided_by", ""),
         stage=int(d.get("stage", 0)),
+        stage_at=_opt_float(d.get("stage_at")),
         verified=d.get("verified"),
     )
 

@@ -19,35 +19,78 @@ True
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
 from stanch.core.detectors.base import NO_DATA, Score, squash
 
 
 class _RollingSum:
-    __slots__ = ("_errors", "_served", "errors", "served")
+    """Errors and requests over roughly the last ``size`` points, in at most ``buckets`` buckets.
 
-    def __init__(self, size: int) -> None:
-        self._errors: deque[float] = deque(maxlen=size)
-        self._served: deque[float] = deque(maxlen=size)
-        self.errors = 0.0
+    A one-hour window at 1 s points would otherwise keep 7,200 numbers per series; bucketing
+    keeps memory constant at the cost of the window's edge moving one bucket at a time.
+    """
+
+    STATE: ClassVar[tuple[str, ...]] = (
+        "_errors",
+        "_served",
+        "_fill",
+        "_cur_errors",
+        "_cur_served",
+        "errors",
+        "served",
+    )
+    __slots__ = (
+        "_cur_errors",
+        "_cur_served",
+        "_errors",
+        "_fill",
+        "_per_bucket",
+        "_served",
+        "errors",
+        "served",
+    )
+
+    def __init__(self, size: int, buckets: int = 30) -> None:
+        self._per_bucket = max(1, size // buckets)
+        count = -(-size // self._per_bucket)
+        self._errors: deque[float] = deque(maxlen=count)
+        self._served: deque[float] = deque(maxlen=count)
+        self._fill = 0
+        self._cur_errors = 0.0
+        self._cur_served = 0.0
+        self.errors = 0.0  # completed buckets only
         self.served = 0.0
 
     def push(self, errors: float, served: float) -> None:
+        self._cur_errors += errors
+        self._cur_served += served
+        self._fill += 1
+        if self._fill < self._per_bucket:
+            return
         if len(self._errors) == self._errors.maxlen:
             self.errors -= self._errors[0]
             self.served -= self._served[0]
-        self._errors.append(errors)
-        self._served.append(served)
-        self.errors += errors
-        self.served += served
+        self._errors.append(self._cur_errors)
+        self._served.append(self._cur_served)
+        self.errors += self._cur_errors
+        self.served += self._cur_served
+        self._fill = 0
+        self._cur_errors = 0.0
+        self._cur_served = 0.0
+
+    def total_served(self) -> float:
+        return self.served + self._cur_served
 
     def ratio(self) -> float:
-        return self.errors / self.served if self.served > 0 else 0.0
+        served = self.served + self._cur_served
+        return (self.errors + self._cur_errors) / served if served > 0 else 0.0
 
 
 class BurnRateDetector:
     """Multi-window burn rate; ``observed`` is the long-window burn, ``expected`` the threshold."""
 
+    STATE: ClassVar[tuple[str, ...]] = ("_long", "_short")
     __slots__ = ("_long", "_short", "budget", "burn_threshold", "min_requests", "name", "objective")
 
     def __init__(
@@ -82,10 +125,10 @@ class BurnRateDetector:
             return NO_DATA
         self._long.push(value, max(weight, 0.0))
         self._short.push(value, max(weight, 0.0))
-        if self._short.served <= 0.0:
+        if self._short.total_served() <= 0.0:
             return NO_DATA
         long_burn, short_burn = self.burn()
-        warming = self._long.served < self.min_requests
+        warming = self._long.total_served() < self.min_requests
         surprise = 0.0 if warming else min(long_burn, short_burn)
         return Score(
             squash(surprise, self.burn_threshold),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import ClassVar
 
 from stanch.core.detectors.base import NO_DATA, Score, squash
 
@@ -53,6 +54,7 @@ def poisson_sf_log10(k: int, lam: float) -> float:
 class ErrorBurstDetector:
     """Poisson tail test on errors over a short window against a slowly learned error rate."""
 
+    STATE: ClassVar[tuple[str, ...]] = ("_errors", "_served", "_ew_errors", "_ew_served", "_count")
     __slots__ = (
         "_count",
         "_errors",

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from stanch.core.detectors.base import NO_DATA, Direction, Score, squash
 
@@ -29,6 +30,7 @@ _MAD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal variable is sigma 
 class RobustBaseline:
     """Streaming level + spread with warm-up, clipping and optional log transform."""
 
+    STATE: ClassVar[tuple[str, ...]] = ("_level", "_dev", "_count")
     __slots__ = (
         "_count",
         "_dev",

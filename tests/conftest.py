@@ -1,0 +1,29 @@
+"""Shared fixtures: a real store on a temporary SQLite file, and the demo's runbook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stanch.core.runbook import Runbook, load_runbook
+from stanch.demo.scenario import DEFAULT_RUNBOOK
+from stanch.store import Store
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'stanch.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    opened = Store.open(db_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def demo_runbook() -> Runbook:
+    return load_runbook(DEFAULT_RUNBOOK)
