@@ -264,9 +264,9 @@ def main() -> None:
 
     rows = []
     for name, _, unique in variants:
-        bare = times[BARE_UNIQUE if unique else BARE]
-        us, base = statistics.median(times[name]), statistics.median(bare)
-        added = statistics.median(t - b for t, b in zip(times[name], bare, strict=True))
+        reference = times[BARE_UNIQUE if unique else BARE]
+        us, base = statistics.median(times[name]), statistics.median(reference)
+        added = statistics.median(t - b for t, b in zip(times[name], reference, strict=True))
         rows.append((name, us, added, us / base))
     singles = standalone(args.rounds, args.requests)
 

@@ -256,7 +256,7 @@ async def test_routes_are_found_through_other_middleware() -> None:
 async def test_routes_added_after_the_first_request_are_resolved() -> None:
     """A route added after traffic started is matched on its first request."""
     stack = build()
-    app = stack.app.app
+    app: FastAPI = stack.app.app
     async with stack.client() as c:
         assert (await c.get("/items/1")).status_code == 200
 

@@ -9,7 +9,7 @@ import pytest
 
 from stanch.core.actions import ActionKind, ActionMode, ActionState
 from stanch.core.incidents import IncidentState
-from stanch.demo.scenario import DemoReport, DemoWorld, Scenario, run_simulation
+from stanch.demo.scenario import DemoReport, DemoWorld, Scenario
 from stanch.store import Store
 
 pytestmark = pytest.mark.integration
@@ -17,12 +17,9 @@ pytestmark = pytest.mark.integration
 DETECTION_BUDGET_S = 10.0
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoReport, str]:
-    out = tmp_path_factory.mktemp("demo")
-    db_url = f"sqlite:///{out / 'demo.db'}"
-    report = asyncio.run(run_simulation(Scenario(), db_url=db_url, out_dir=out))
-    return report, db_url
+@pytest.fixture
+def demo(demo_run: tuple[DemoReport, str]) -> tuple[DemoReport, str]:
+    return demo_run
 
 
 def _by_route(report: DemoReport, route: str):  # type: ignore[no-untyped-def]

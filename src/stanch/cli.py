@@ -139,7 +139,8 @@ def incidents_list(
     finally:
         store.close()
     table = Table(title="Incidents")
-    for col in ("id", "severity", "state", "title", "opened", "failed", "protected"):
+    table.add_column("id", no_wrap=True, min_width=8)
+    for col in ("severity", "state", "title", "opened", "failed", "protected"):
         table.add_column(col)
     for inc in rows:
         table.add_row(
@@ -175,7 +176,8 @@ def _show_incident(inc: Incident, actions: list[Any]) -> None:
                 console.print(f"       - {escape(line)}")
     if actions:
         table = Table(title="Actions")
-        for col in ("id", "kind", "target", "mode", "state", "decided by", "helped"):
+        table.add_column("id", no_wrap=True, min_width=8)
+        for col in ("kind", "target", "mode", "state", "decided by", "helped"):
             table.add_column(col)
         for a in actions:
             helped = {True: "yes", False: "no", None: "—"}[a.verified]
@@ -282,7 +284,9 @@ def actions_list(
         store.close()
     rows.sort(key=lambda a: (a.state != "pending", a.id))
     table = Table(title="Actions")
-    for col in ("id", "incident", "kind", "target", "mode", "state", "decided by", "created"):
+    table.add_column("id", no_wrap=True, min_width=8)
+    table.add_column("incident", no_wrap=True, min_width=8)
+    for col in ("kind", "target", "mode", "state", "decided by", "created"):
         table.add_column(col)
     for a in rows:
         table.add_row(

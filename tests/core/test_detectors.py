@@ -7,6 +7,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import pytest
 from hypothesis import given, settings
@@ -81,7 +82,9 @@ CASES = [
         _latency,
     ),
     Case(
-        "robust-down", lambda: RobustBaseline(half_life=20, warmup=10, direction=Direction.DOWN), _rate
+        "robust-down",
+        lambda: RobustBaseline(half_life=20, warmup=10, direction=Direction.DOWN),
+        _rate,
     ),
     Case("error-burst", lambda: ErrorBurstDetector(window=5, warmup=10), _counts),
     Case(
@@ -124,7 +127,7 @@ def footprint(obj: object) -> int:
             value = getattr(obj, name, None)
             if isinstance(value, list | dict | set | deque | tuple | frozenset):
                 total += len(value)
-            elif hasattr(type(value), "__slots__") and not isinstance(value, str | float | int):
+            elif type(value).__module__.startswith("stanch.") and not isinstance(value, Enum):
                 total += footprint(value)
     return total
 
@@ -167,7 +170,7 @@ def test_contract_no_look_ahead(
 def test_contract_warm_up_scores_zero(case: Case) -> None:
     """The first point is warming, and every warming score has value 0 (even on a burst)."""
     detector = case.make()
-    first = case.feed(detector, [(5, 10)])[0]
+    first = case.feed(detector, [(1, 1)])[0]
     assert first.warming
     assert first.value == 0.0
     scores = case.feed(detector, [(10, 10), (0, 1000), (10, 10)] * 3, t0=1)
@@ -214,7 +217,7 @@ def test_contract_zero_weight_is_no_data(case: Case) -> None:
     """A point over zero requests (weight 0) returns has_data=False, also after traffic."""
     detector = case.make()
     assert not detector.update(0.0, 0.0, 0.0).has_data
-    case.feed(detector, samples_from(2, 30), t0=1)
+    case.feed(detector, samples_from(2, 100)[:30], t0=1)
     assert not detector.update(31.0, 0.0, 0.0).has_data
 
 
@@ -488,8 +491,6 @@ def test_error_burst_flags_sustained_30_percent_within_three_points() -> None:
 def test_error_burst_does_not_learn_the_burst() -> None:
     """Through 200 points of burst the baseline stays low and the score stays high."""
     detector = ErrorBurstDetector()
-    before = detector.baseline if False else None  # placeholder to keep the flow readable
-    del before
     scores = _clean_then_burst(detector, 200)
     assert all(s.value >= 0.5 for s in scores[3:])
     assert detector.baseline < 0.005

@@ -56,13 +56,18 @@ def _secs(value: float | None) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def print_report(report: DemoReport, console: Console, *, db_url: str) -> None:
+def print_report(report: DemoReport, console: Console, *, db_url: str, live: bool = False) -> None:
     traffic = report.traffic
-    console.print(
-        f"\nSimulated {report.scenario.duration_s / 60:.0f} min, {traffic.requests:,} requests "
-        f"through the real ASGI app in {report.wall_seconds:.1f} s of wall time "
-        f"({traffic.requests / max(report.wall_seconds, 1e-9):,.0f} req/s)."
-    )
+    if live:
+        console.print(
+            f"\nSent {traffic.requests:,} requests over HTTP in {report.wall_seconds / 60:.1f} min."
+        )
+    else:
+        console.print(
+            f"\nSimulated {report.scenario.duration_s / 60:.0f} min, {traffic.requests:,} "
+            f"requests through the real ASGI app in {report.wall_seconds:.1f} s of wall time "
+            f"({traffic.requests / max(report.wall_seconds, 1e-9):,.0f} req/s)."
+        )
     for incident in report.incidents:
         actions = report.actions.get(incident.id, [])
         table = Table(

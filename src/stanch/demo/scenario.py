@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stanch.clock import SimClock
+from stanch.clock import Clock, SimClock
 from stanch.core.actions import Action
 from stanch.core.incidents import Incident
 from stanch.core.runbook import Runbook, load_runbook
@@ -93,7 +93,7 @@ EventSink = Callable[[float, str, dict[str, Any]], None]
 class DemoOperator:
     """A responder who approves what the runbook asks them to, after reading it for a while."""
 
-    def __init__(self, engine: Engine, clock: SimClock, scenario: Scenario) -> None:
+    def __init__(self, engine: Engine, clock: Clock, scenario: Scenario) -> None:
         self.engine = engine
         self.clock = clock
         self.delay = scenario.operator_delay_s
@@ -133,9 +133,10 @@ class DemoWorld:
         runbook: Runbook | None = None,
         on_event: EventSink | None = None,
         start_at: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.scenario = scenario
-        self.clock = SimClock(scenario.start if start_at is None else start_at)
+        self.clock: Clock = clock or SimClock(scenario.start if start_at is None else start_at)
         self.store = Store.open(db_url)
         self.engine = Engine(
             self.store, runbook or load_runbook(DEFAULT_RUNBOOK), now=self.clock.now()
@@ -165,6 +166,10 @@ class DemoWorld:
         if self._on_event is not None:
             self._on_event(now, name, details)
 
+    def tick(self, now: float) -> None:
+        """Run what is due at ``now``: scripted changes, the operator, one engine step."""
+        self._tick(now)
+
     def _tick(self, now: float) -> None:
         while self._script and self._script[0][0] <= now:
             self._script.pop(0)[1](now)
@@ -173,6 +178,8 @@ class DemoWorld:
 
     async def run(self, until: float) -> DriveStats:
         """Send the scenario's traffic from now until ``until``, stepping the engine each second."""
+        if not isinstance(self.clock, SimClock):
+            raise TypeError("run() drives a simulated clock; the live demo uses demo.live")
         begin = self.clock.now()
         profile = TrafficProfile(base_rps=self.scenario.base_rps)
         # Each segment draws its own stream: a resumed run is not a replay of the first one.
