@@ -126,6 +126,18 @@ class Engine:
         self.record_change(change)
         return change
 
+    def rollback_config(
+        self, service: str, now: float, to_version: int, *, author: str, reason: str = ""
+    ) -> ChangeEvent:
+        """Make an earlier configuration version current again (as a new version)."""
+        store = self.config_stores.get(service)
+        if store is None:
+            raise NotFound(f"no configuration store for service {service!r}")
+        version, change = store.rollback(now, to_version, author=author, reason=reason)
+        self.store.add_config_version(service, version)
+        self.record_change(change)
+        return change
+
     def record_change(self, change: ChangeEvent) -> None:
         """A deploy or config change: kept for root-cause ranking of later incidents."""
         self.changes[change.id] = change
