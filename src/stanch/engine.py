@@ -37,8 +37,10 @@ from stanch.store import Store
 log = logging.getLogger("stanch.engine")
 
 Listener = Callable[[str, dict[str, Any]], None]
-"""Called with (event name, details) on incident_opened, severity_changed, approval_needed,
-action_applied, action_lifted, incident_resolved: the seam for notifications and the demo."""
+"""Called with (event name, details) on incident_opened, incident_reopened, severity_changed,
+approval_needed, action_applied, action_lifted, action_changed, incident_resolved,
+config_changed and timeline (every stored timeline entry): the seam for notifications, the
+audit trail and the demo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class Engine:
         self._dirty_policy: set[str] = set()
         self._last_checkpoint = now
         self._last_poll = now
+        self._announced: dict[str, int] = {}
         self._restore(now)
 
     # ------------------------------------------------------------------ wiring
@@ -124,6 +127,15 @@ class Engine:
         version, change = store.set(now, changes, author=author, reason=reason)
         self.store.add_config_version(service, version)
         self.record_change(change)
+        self._emit(
+            "config_changed",
+            service=service,
+            version=version.version,
+            actor=author,
+            changed={k: list(v) for k, v in version.changed.items()},
+            reason=reason,
+            ts=now,
+        )
         return change
 
     def rollback_config(
@@ -136,6 +148,15 @@ class Engine:
         version, change = store.rollback(now, to_version, author=author, reason=reason)
         self.store.add_config_version(service, version)
         self.record_change(change)
+        self._emit(
+            "config_changed",
+            service=service,
+            version=version.version,
+            actor=author,
+            changed={k: list(v) for k, v in version.changed.items()},
+            reason=reason,
+            ts=now,
+        )
         return change
 
     def record_change(self, change: ChangeEvent) -> None:
@@ -145,6 +166,27 @@ class Engine:
         for incident in self.incidents.values():
             if incident.is_open and incident.service == change.service:
                 self._rank(incident, change.ts)
+
+    def ingest_alert(self, alert: Alert, now: float) -> str | None:
+        """An alert from outside (Alertmanager, PagerDuty, a user report): correlated, planned
+        and recovered like the detectors' own. Idempotent: the same firing alert again only
+        updates it. Returns the incident it belongs to, if any."""
+        if alert.is_firing:
+            for incident in self.incidents.values():
+                known = incident.alerts.get(alert.fingerprint)
+                if incident.is_open and known is not None and known.is_firing:
+                    incident.alerts[alert.fingerprint] = replace(alert, started_at=known.started_at)
+                    self._dirty_incidents.add(incident.id)
+                    self._persist()
+                    return incident.id
+            self._alert_fired(alert, now)
+        else:
+            self._alert_resolved(alert, now)
+        self._apply_approved(now)
+        self._publish(now)
+        self._persist()
+        owner = [i.id for i in self.incidents.values() if alert.fingerprint in i.alerts]
+        return owner[-1] if owner else None
 
     def ingest(self, events: Iterable[RequestEvent]) -> None:
         """Request outcomes from a source other than an in-process buffer (agents, logs)."""
@@ -562,6 +604,18 @@ class Engine:
         previous = self.actions.get(action.id)
         self.actions[action.id] = action
         self.store.save_action(action)
+        if previous is None or previous.state != action.state:
+            self._emit(
+                "action_changed",
+                action=action.id,
+                incident=action.incident_id,
+                kind=action.kind.value,
+                target=action.target,
+                before=previous.state.value if previous else None,
+                after=action.state.value,
+                actor=action.decided_by or "stanch",
+                ts=now,
+            )
         self._dirty_incidents.add(action.incident_id)
         if (
             previous is None
@@ -608,7 +662,22 @@ class Engine:
 
     def _persist(self) -> None:
         for incident_id in sorted(self._dirty_incidents):
-            self.store.save_incident(self.incidents[incident_id])
+            incident = self.incidents[incident_id]
+            self.store.save_incident(incident)
+            # Every state change leaves a record: new timeline entries go to listeners (the
+            # audit trail, notifiers) once they are safely stored.
+            seen = self._announced.get(incident_id, 0)
+            for entry in incident.timeline[seen:]:
+                self._emit(
+                    "timeline",
+                    incident=incident_id,
+                    ts=entry.ts,
+                    kind=entry.kind,
+                    actor=entry.actor,
+                    text=entry.text,
+                    data=dict(entry.data),
+                )
+            self._announced[incident_id] = len(incident.timeline)
         self._dirty_incidents.clear()
 
     def _restore(self, now: float) -> None:
@@ -625,6 +694,7 @@ class Engine:
             monitor.restore(data)
         for incident in self.store.open_incidents():
             self.incidents[incident.id] = incident
+            self._announced[incident.id] = len(incident.timeline)
             for action in self.store.list_actions(incident_id=incident.id):
                 self.actions[action.id] = action
             for alert in incident.firing_alerts:
