@@ -1,8 +1,8 @@
 """The hand-off between the request path and the engine: a bounded buffer and a policy holder.
 
 Both are built so the request path never waits: ``EventBuffer.push`` is a length check and a list
-append (a full buffer drops and counts, it never blocks), and the engine swaps in a new
-:class:`Enforcer` by assigning one attribute, which the middleware reads once per request.
+append (a full buffer drops and counts, it never blocks), and the engine publishes a new policy
+into the live :class:`Enforcer`, which swaps each of its rule tables in one assignment.
 """
 
 from __future__ import annotations

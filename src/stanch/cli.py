@@ -38,7 +38,7 @@ app.add_typer(actions_app, name="actions")
 app.add_typer(runbook_app, name="runbook")
 
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # never split a file:line
 
 DEFAULT_DB = "sqlite:///stanch.db"
 

@@ -10,6 +10,7 @@ policy holders and the configuration stores, and it never reads the wall clock.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from stanch.core.detection import DetectionConfig, SeriesMonitor
 from stanch.core.errors import NotFound, StanchError
 from stanch.core.events import ChangeEvent, RequestEvent
 from stanch.core.incidents import Incident, IncidentState
+from stanch.core.noise import MaintenanceWindow, Matcher, NoiseControl, Silence, Suppression
 from stanch.core.planning import plan_actions
 from stanch.core.policy import Policy
 from stanch.core.postmortem import PostMortem, draft_postmortem, render_markdown
@@ -53,6 +55,8 @@ class EngineConfig:
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
+
+BROAD_SHARE = 0.75  # share of a service's traffic that makes a service-wide alert "broad"
 
 _KIND_TITLES = {
     "traffic_spike": "Traffic spike",
@@ -95,6 +99,9 @@ class Engine:
         self._last_checkpoint = now
         self._last_poll = now
         self._announced: dict[str, int] = {}
+        self.noise = NoiseControl.from_dict(store.get_meta("noise") or {})
+        self.held: dict[str, Alert] = {}  # firing alerts that noise control holds back
+        self.suppressed: deque[Suppression] = deque(maxlen=10_000)
         self._restore(now)
 
     # ------------------------------------------------------------------ wiring
@@ -172,6 +179,22 @@ class Engine:
         and recovered like the detectors' own. Idempotent: the same firing alert again only
         updates it. Returns the incident it belongs to, if any."""
         if alert.is_firing:
+            if alert.fingerprint not in self._known_fingerprints():
+                suppression = self.noise.check(alert, now)
+                if suppression is not None:
+                    self.held[alert.fingerprint] = alert
+                    self.suppressed.append(suppression)
+                    self._emit(
+                        "alert_suppressed",
+                        fingerprint=alert.fingerprint,
+                        kind=alert.kind.value,
+                        service=alert.service,
+                        route=alert.route,
+                        reason=suppression.reason,
+                        explanation=alert.explanation,
+                        ts=now,
+                    )
+                    return None
             for incident in self.incidents.values():
                 known = incident.alerts.get(alert.fingerprint)
                 if incident.is_open and known is not None and known.is_firing:
@@ -180,13 +203,16 @@ class Engine:
                     self._persist()
                     return incident.id
             self._alert_fired(alert, now)
-        else:
+        elif self.held.pop(alert.fingerprint, None) is None:
             self._alert_resolved(alert, now)
         self._apply_approved(now)
         self._publish(now)
         self._persist()
         owner = [i.id for i in self.incidents.values() if alert.fingerprint in i.alerts]
         return owner[-1] if owner else None
+
+    def _known_fingerprints(self) -> set[str]:
+        return {fp for i in self.incidents.values() if i.is_open for fp in i.alerts}
 
     def ingest(self, events: Iterable[RequestEvent]) -> None:
         """Request outcomes from a source other than an in-process buffer (agents, logs)."""
@@ -199,6 +225,8 @@ class Engine:
         for buffer in self.buffers.values():
             self.windows.add_many(buffer.drain())
         points = self.windows.close(now)
+        if self.noise.expire(now):
+            self.store.set_meta("noise", self.noise.to_dict())
         self._detect(points, now)
         self._account(points)
         if now - self._last_poll >= self.config.decision_poll_s:
@@ -238,12 +266,16 @@ class Engine:
             for alert in monitor.observe(point, service_point):
                 if alert.is_firing:
                     fired.append(alert)
+                elif self.held.pop(alert.fingerprint, None) is not None:
+                    self._emit("alert_suppressed_cleared", fingerprint=alert.fingerprint)
                 else:
                     self._alert_resolved(alert, now)
         # Route alerts first: a service-wide alert then joins the route's incident it explains.
         fired.sort(key=lambda a: (a.route == SERVICE_WIDE, a.started_at, a.fingerprint))
+        service_firing = self._broad_service_alerts()
         for alert in fired:
-            self._alert_fired(alert, now)
+            self._route_alert(alert, now, service_firing)
+        self._release_held(now, service_firing)
         for incident in self.incidents.values():
             if not incident.is_open:
                 continue
@@ -255,6 +287,90 @@ class Engine:
                     changed = True
             if changed:
                 self._dirty_incidents.add(incident.id)
+
+    def _broad_service_alerts(self) -> list[Alert]:
+        """Service-wide alerts that are broad: routes firing the same kind carry most of the
+        service's traffic. Only those may inhibit route alerts (see ``core.noise``)."""
+        broad = []
+        for key, monitor in self.monitors.items():
+            if key.route != SERVICE_WIDE:
+                continue
+            for kind, alert in monitor.firing.items():
+                covered = sum(
+                    m.share
+                    for k, m in self.monitors.items()
+                    if k.service == key.service and k.route != SERVICE_WIDE and kind in m.firing
+                )
+                if covered >= BROAD_SHARE:
+                    broad.append(alert)
+        return broad
+
+    def _route_alert(self, alert: Alert, now: float, service_firing: list[Alert]) -> None:
+        """Page for ``alert``, or hold it back with the reason when noise control says so."""
+        suppression = self.noise.check(alert, now, service_firing)
+        if suppression is None:
+            self._alert_fired(alert, now)
+            return
+        first = alert.fingerprint not in self.held
+        self.held[alert.fingerprint] = alert
+        if first:
+            self.suppressed.append(suppression)
+            self._emit(
+                "alert_suppressed",
+                fingerprint=alert.fingerprint,
+                kind=alert.kind.value,
+                service=alert.service,
+                route=alert.route,
+                reason=suppression.reason,
+                explanation=alert.explanation,
+                ts=now,
+            )
+
+    def _release_held(self, now: float, service_firing: list[Alert]) -> None:
+        """Held alerts whose reason is gone (silence over, inhibitor cleared) page now."""
+        for fingerprint, alert in list(self.held.items()):
+            live = self._live_alert(alert) if alert.source == "detector" else alert
+            if live is None:
+                del self.held[fingerprint]
+                continue
+            if self.noise.check(live, now, service_firing) is None:
+                del self.held[fingerprint]
+                self._alert_fired(live, now)
+
+    def add_silence(
+        self,
+        matchers: list[tuple[str, str]],
+        *,
+        starts_at: float,
+        ends_at: float,
+        created_by: str,
+        comment: str = "",
+    ) -> Silence:
+        """Mute matching alerts for a while; they are still recorded, with the reason."""
+        silence = Silence(
+            f"S-{self.store.next_id('silence'):04d}",
+            tuple(Matcher(field, pattern) for field, pattern in matchers),
+            starts_at,
+            ends_at,
+            created_by,
+            comment,
+        )
+        self.noise.silences[silence.id] = silence
+        self.store.set_meta("noise", self.noise.to_dict())
+        return silence
+
+    def add_maintenance(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Planned work: alerts it covers are held back while it lasts."""
+        self.noise.windows[window.id] = window
+        self.store.set_meta("noise", self.noise.to_dict())
+        return window
+
+    def remove_noise_rule(self, rule_id: str) -> None:
+        if self.noise.silences.pop(rule_id, None) is None and (
+            self.noise.windows.pop(rule_id, None) is None
+        ):
+            raise NotFound(f"no silence or maintenance window {rule_id}")
+        self.store.set_meta("noise", self.noise.to_dict())
 
     def _live_alert(self, alert: Alert) -> Alert | None:
         monitor = self.monitors.get(SeriesKey(alert.service, alert.route))
@@ -551,7 +667,11 @@ class Engine:
                 continue
             actions = self._actions_of(incident.id)
             steps = plan_recovery(
-                actions, healthy_since=incident.healthy_since, now=now, config=self.config.recovery
+                actions,
+                healthy_since=incident.healthy_since,
+                now=now,
+                config=self.config.recovery,
+                flaps=incident.reopens,
             )
             for step in steps:
                 if step.kind is StepKind.RESOLVE:

@@ -24,13 +24,13 @@ EDGES = [(a, b) for a, b in itertools.product(ActionState, ActionState)]
 def test_every_state_has_a_row() -> None:
     """The table covers every state, and the terminal ones are the five endings."""
     assert set(ACTION_TRANSITIONS) == set(ActionState)
-    assert TERMINAL == {
+    assert {
         ActionState.LIFTED,
         ActionState.EXPIRED,
         ActionState.REVERTED,
         ActionState.REJECTED,
         ActionState.FAILED,
-    }
+    } == TERMINAL
 
 
 @pytest.mark.parametrize(("frm", "to"), EDGES, ids=[f"{a}->{b}" for a, b in EDGES])
@@ -71,8 +71,8 @@ def test_to_accepts_extra_changes_and_explicit_ended_at() -> None:
 
 def test_active_and_open_sets() -> None:
     """Active is in force (applied, lifting); open also includes pending and approved."""
-    assert ACTIVE_STATES == {ActionState.APPLIED, ActionState.LIFTING}
-    assert OPEN_STATES == ACTIVE_STATES | {ActionState.PENDING, ActionState.APPROVED}
+    assert {ActionState.APPLIED, ActionState.LIFTING} == ACTIVE_STATES
+    assert ACTIVE_STATES | {ActionState.PENDING, ActionState.APPROVED} == OPEN_STATES
     for state in ActionState:
         action = make_action(state=state)
         assert action.is_active == (state in ACTIVE_STATES)

@@ -391,11 +391,6 @@ def test_detection_config_points_rounds_and_floors_at_one() -> None:
     assert cfg.points(1.0) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: detection.py _new_alert (TRAFFIC_SPIKE) subtracts score.expected (a rate, "
-    "req/s) from point.requests (a count), so excess_load is wrong when interval_s != 1",
-)
 def test_spike_severity_is_interval_independent() -> None:
     """At 10 s windows a spike adding 45% to normal service load is SEV4, as it is at 1 s."""
     cfg = DetectionConfig(interval_s=10.0)

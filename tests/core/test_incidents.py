@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 from hypothesis import settings
@@ -70,14 +71,15 @@ class IncidentLifecycle(RuleBasedStateMachine):
     def transition(self, to: IncidentState, dt: float, why: str) -> None:
         now = self._tick(dt)
         before = snapshot(self.incident)
-        if to in INCIDENT_TRANSITIONS[self.state]:
+        frm = self.state
+        if to in INCIDENT_TRANSITIONS[frm]:
             self.incident.transition(to, now, "alice", why)
             self._entered_by_model(to, now)
             self.state = to
             self.state_changes += 1
             last = self.incident.timeline[-1]
             assert last.kind == "state"
-            assert last.data == {"before": before[0].value, "after": to.value}
+            assert last.data == {"before": frm.value, "after": to.value}
             assert last.ts == now
             assert last.actor == "alice"
             assert (why in last.text) if why else last.text.endswith(str(to))
@@ -144,7 +146,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         if changes:
             assert changes[-1].data["after"] == self.state.value
         # Consecutive state entries chain: each starts where the previous ended.
-        for prev, nxt in zip(changes, changes[1:], strict=False):
+        for prev, nxt in itertools.pairwise(changes):
             assert nxt.data["before"] == prev.data["after"]
 
     @invariant()
@@ -163,7 +165,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
 
 
 TestIncidentLifecycle = IncidentLifecycle.TestCase
-TestIncidentLifecycle.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+TestIncidentLifecycle.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
 
 
 # --------------------------------------------------------------------------- examples

@@ -64,9 +64,7 @@ def plan(
     changes: dict[str, ChangeEvent] | None = None,
 ) -> tuple[list[Action], list[Skipped]]:
     incident = incident or make_incident(alerts=(alert,))
-    return plan_actions(
-        alert, incident, runbook, existing, changes or {}, now=500.0, new_id=ids()
-    )
+    return plan_actions(alert, incident, runbook, existing, changes or {}, now=500.0, new_id=ids())
 
 
 def config_change(change_id: str = "config-v7", version: str = "7") -> ChangeEvent:
@@ -96,7 +94,9 @@ def test_route_action_targets_the_alert_route() -> None:
     assert breaker.reason == make_alert().explanation
     assert breaker.id == "ACT-1"
     assert skipped == [
-        Skipped("errors-break", ActionKind.ROLLBACK_CONFIG, "no configuration change among the suspects")
+        Skipped(
+            "errors-break", ActionKind.ROLLBACK_CONFIG, "no configuration change among the suspects"
+        )
     ]
 
 

@@ -6,8 +6,6 @@ import json
 import re
 from dataclasses import replace
 
-import pytest
-
 from stanch.core.actions import Action, ActionKind, ActionState
 from stanch.core.incidents import Incident, IncidentState
 from stanch.core.postmortem import draft_postmortem, durations, render_markdown
@@ -188,11 +186,6 @@ def test_markdown_escapes_backslashes_first() -> None:
     assert "a\\\\\\*b" in md
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: postmortem.py _md does not neutralize newlines, so a user string spanning "
-    "lines breaks its table row and can start a heading or list of its own",
-)
 def test_markdown_user_newlines_cannot_break_out_of_a_table_row() -> None:
     """A newline in a timeline text stays inside its row instead of starting a new block."""
     incident = make_incident(opened_at=100.0)

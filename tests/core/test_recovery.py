@@ -155,11 +155,6 @@ def test_finished_actions_are_ignored() -> None:
     assert kinds(steps(done, 0.0, 60.0)) == [(StepKind.RESOLVE, "", 0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: recovery.py plan_recovery: `action.applied_at or now` treats applied_at=0.0 "
-    "as missing, so a LIFTING action applied at t=0 without stage_at never progresses",
-)
 def test_lifting_action_applied_at_time_zero_progresses() -> None:
     """A lifting action without stage_at counts its stage interval from applied_at, even 0.0."""
     action = throttle(state=ActionState.LIFTING, stage=1, stage_at=None, applied_at=0.0)

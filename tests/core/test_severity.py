@@ -19,7 +19,7 @@ def test_severity_order_follows_urgency() -> None:
 def test_severity_does_not_compare_with_numbers() -> None:
     """Comparing a Severity with a non-string is a TypeError, not a silent answer."""
     with pytest.raises(TypeError):
-        _ = Severity.SEV1 < 3  # type: ignore[operator]
+        _ = Severity.SEV1 < 3
 
 
 def test_no_impact_is_sev4() -> None:

@@ -28,9 +28,7 @@ def change(
     actor: str = "dev",
     kind: ChangeKind = ChangeKind.CONFIG,
 ) -> ChangeEvent:
-    return ChangeEvent(
-        cid, ONSET - ago, service, kind, f"change {cid}", actor=actor, routes=routes
-    )
+    return ChangeEvent(cid, ONSET - ago, service, kind, f"change {cid}", actor=actor, routes=routes)
 
 
 def ranked(*changes: ChangeEvent) -> list[str]:
@@ -75,9 +73,7 @@ def test_windows_exclude_too_old_and_too_late_changes() -> None:
 
 def test_change_just_after_onset_is_a_weak_suspect() -> None:
     """A change within the grace after onset is kept with a weak score, and says so."""
-    (suspect,) = rank_changes(
-        [change("late", -30.0)], onset=ONSET, service="shop", routes=AFFECTED
-    )
+    (suspect,) = rank_changes([change("late", -30.0)], onset=ONSET, service="shop", routes=AFFECTED)
     assert suspect.score == pytest.approx(0.2)
     assert any("after the onset" in e for e in suspect.evidence)
 
@@ -148,11 +144,6 @@ def test_dimension_collects_evidence_from_every_alert() -> None:
     assert len(suspect.evidence) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: suspects.py rank_dimensions ranks clients alphabetically (sorted(seen.items())) "
-    "instead of by responsibility; alert.clients is ordered most responsible first",
-)
 def test_dimensions_keep_the_most_responsible_client_first() -> None:
     """The client an alert names first (most responsible) gets the higher confidence."""
     alert = make_alert(AlertKind.TRAFFIC_SPIKE, route="GET /x", clients=("zz-scraper", "acme"))

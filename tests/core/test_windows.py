@@ -238,11 +238,6 @@ def test_zero_latency_is_measured_not_dropped() -> None:
     assert 0 < point.p50 < 1e-5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: windows.py WindowAggregator.__init__ uses `guard or CardinalityGuard()`; "
-    "an empty guard is falsy (it defines __len__), so a fresh guard is silently replaced",
-)
 def test_aggregator_keeps_the_guard_it_is_given() -> None:
     """A fresh (empty) CardinalityGuard passed in is the one the aggregator uses."""
     guard = CardinalityGuard(max_series=2)
@@ -250,11 +245,6 @@ def test_aggregator_keeps_the_guard_it_is_given() -> None:
     assert agg.guard is guard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: windows.py `guard or CardinalityGuard()` drops a fresh guard, so its cap "
-    "is ignored and no overflow series appears",
-)
 def test_cardinality_guard_folds_routes_into_overflow_series() -> None:
     """Routes past the guard's cap are measured in the overflow series; the service total holds."""
     agg = WindowAggregator(guard=CardinalityGuard(max_series=2))

@@ -7,6 +7,7 @@ previous values as a new version (history is never rewritten).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ class ConfigKeySpec:
         if not isinstance(value, allowed):
             return f"expected {self.type}, got {type(value).__name__}"
         number = float(value) if isinstance(value, int | float) else None
+        if number is not None and not math.isfinite(number):
+            return f"{value!r} is not a finite number"
         if number is not None and self.minimum is not None and number < self.minimum:
             return f"{value!r} is below the minimum {self.minimum}"
         if number is not None and self.maximum is not None and number > self.maximum:

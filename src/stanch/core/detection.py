@@ -125,6 +125,11 @@ class SeriesMonitor:
         for kind, gate in self._gates.items():
             restore(gate, data.get("gates", {}).get(kind.value, {}))
 
+    @property
+    def share(self) -> float:
+        """This series' share of its service's requests over the last half minute."""
+        return self._share.share()
+
     def rearm(self, alert: Alert) -> None:
         """Mark ``alert`` as firing again (after a restart): it clears only on fresh evidence."""
         self.firing[alert.kind] = alert
@@ -201,8 +206,9 @@ class SeriesMonitor:
         clients: tuple[str, ...] = ()
         if kind is AlertKind.TRAFFIC_SPIKE:
             clients = explaining_clients(point, point.rate - score.expected)
-            normal_total = max(total - (point.requests - score.expected), 1.0) if total else 1.0
-            severity = assess_severity(excess_load=(point.requests - score.expected) / normal_total)
+            excess = (point.rate - score.expected) * point.interval  # requests, not req/s
+            normal_total = max(total - excess, 1.0) if total else 1.0
+            severity = assess_severity(excess_load=excess / normal_total)
         elif kind is AlertKind.TRAFFIC_DROP:
             lost = max(score.expected - point.rate, 0.0) * point.interval
             severity = assess_severity(lost_share=lost / max(total + lost, 1.0))

@@ -169,9 +169,6 @@ class Enforcer:
             return None
         if rstate.disabled is not None:
             return rstate.disabled
-        breaker = rstate.breaker
-        if breaker is not None and not breaker.allow(now):
-            return Verdict(503, "breaker", rstate.open_verdict, breaker.retry_after(now))
         if rstate.throttle is not None:
             wait = rstate.throttle.allow(now)
             if wait > 0.0:
@@ -182,6 +179,11 @@ class Enforcer:
             if rstate.shed_acc >= 1.0:
                 rstate.shed_acc -= 1.0
                 return rstate.shed_verdict
+        # The breaker comes last: in half-open, allow() reserves a probe slot that only the
+        # app's answer (record) releases, so nothing after it may refuse the request.
+        breaker = rstate.breaker
+        if breaker is not None and not breaker.allow(now):
+            return Verdict(503, "breaker", rstate.open_verdict, breaker.retry_after(now))
         return None
 
     def record(self, now: float, route: str, status: int) -> None:

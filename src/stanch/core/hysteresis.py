@@ -53,7 +53,9 @@ class Hysteresis:
                 return Edge.FIRED
             return None
         self._bad = 0
-        if score.value < self.off:
+        if score.value >= self.off:
+            self._good = 0  # hovering between the thresholds is not "good" either
+        else:
             self._good += 1
             if self.firing and self._good >= self.clear_after:
                 self.firing = False

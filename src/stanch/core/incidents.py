@@ -95,6 +95,7 @@ class Incident:
     suspects: list[dict[str, Any]] = field(default_factory=list)
     onset: float = 0.0
     healthy_since: float | None = None
+    reopens: int = 0
     acknowledged_by: str = ""
     resolution: str = ""
     comments: list[TimelineEntry] = field(default_factory=list)
@@ -126,6 +127,7 @@ class Incident:
         before = self.state
         self.state = to
         if to is IncidentState.DETECTED:  # reopened: the clock of every later stage restarts
+            self.reopens += 1
             for later in (_S.ACKNOWLEDGED, _S.ISOLATED, _S.MITIGATED, _S.RESOLVED):
                 self.entered.pop(later.value, None)
         self.entered.setdefault(to.value, now)

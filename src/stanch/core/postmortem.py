@@ -179,9 +179,11 @@ def _fmt_seconds(value: float | None) -> str:
 
 def _md(text: str) -> str:
     """Escape what Markdown would otherwise interpret in user-controlled strings."""
-    out = text.replace("\\", "\\\\")
-    for ch in "`*_[]<>|":
+    out = " ".join(text.replace("\\", "\\\\").splitlines())  # one table cell, one line
+    for ch in "`*_[]<>|#":
         out = out.replace(ch, "\\" + ch)
+    if out[:1] in ("-", "+"):
+        out = "\\" + out
     return out
 
 

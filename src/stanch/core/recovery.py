@@ -77,8 +77,13 @@ def plan_recovery(
     healthy_since: float | None,
     now: float,
     config: RecoveryConfig,
+    flaps: int = 0,
 ) -> list[RecoveryStep]:
-    """The next steps for one incident, given its actions and how long it has been healthy."""
+    """The next steps for one incident, given its actions and how long it has been healthy.
+
+    ``flaps`` counts how often the incident reopened: each doubles the healthy time required
+    (up to 8x), so a flapping condition is held open instead of resolved and reopened again.
+    """
     actions = list(actions)
     steps: list[RecoveryStep] = []
     if healthy_since is None:
@@ -93,7 +98,7 @@ def plan_recovery(
                     )
                 )
         return steps
-    if now - healthy_since < config.healthy_for_s:
+    if now - healthy_since < config.healthy_for_s * 2 ** min(flaps, 3):
         return steps
     remaining = 0
     for action in actions:
@@ -109,7 +114,9 @@ def plan_recovery(
                 remaining += 1
             continue
         total = stages_for(action, config)
-        last = action.stage_at if action.stage_at is not None else action.applied_at or now
+        last = action.stage_at if action.stage_at is not None else action.applied_at
+        if last is None:
+            last = now
         if action.state is ActionState.APPLIED:
             if total == 0:
                 steps.append(

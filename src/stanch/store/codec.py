@@ -196,6 +196,7 @@ def incident_to_dict(incident: Incident, *, timeline: bool = True) -> JSONDict:
         "suspects": to_json(incident.suspects, f"{where} suspects"),
         "onset": _num(incident.onset),
         "healthy_since": _opt_num(incident.healthy_since),
+        "reopens": incident.reopens,
         "acknowledged_by": incident.acknowledged_by,
         "resolution": incident.resolution,
         "comments": [
@@ -226,6 +227,7 @@ def incident_from_dict(d: Mapping[str, Any]) -> Incident:
         impact=impact_from_dict(d.get("impact", {})),
         suspects=from_json(d.get("suspects", [])),
         healthy_since=_opt_float(d.get("healthy_since")),
+        reopens=int(d.get("reopens", 0)),
         acknowledged_by=d.get("acknowledged_by", ""),
         resolution=d.get("resolution", ""),
         comments=[timeline_entry_from_dict(raw) for raw in d.get("comments", ())],

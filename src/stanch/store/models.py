@@ -165,3 +165,51 @@ class CounterRow(Base):
 
     name: Mapped[str] = mapped_column(ID, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+# -- control plane (revision 0002) -----------------------------------------------------------
+
+
+class TokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept; ``id`` is the public half."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str] = mapped_column(ID)
+    revoked_at: Mapped[float | None] = mapped_column(Double)
+
+
+class AuditRow(Base):
+    """Append-only and hash-chained (see ``stanch.core.audit``); the store never updates or
+    deletes a row, and ``seq`` is the entry's place in the chain."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[float] = mapped_column(Double)
+    actor: Mapped[str] = mapped_column(ID)
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(Text)
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    why: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class SourceStateRow(Base):
+    """What the ingestion sources must remember across restarts and replicas: webhook
+    deliveries already taken (Alertmanager), dedup keys and their generation (PagerDuty),
+    user-report groups. ``key`` is a hash of the source's own identity tuple."""
+
+    __tablename__ = "source_state"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(Double, index=True)

@@ -32,6 +32,7 @@ from stanch.core.events import ChangeEvent
 from stanch.core.incidents import OPEN_INCIDENT_STATES, Incident, IncidentState, TimelineEntry
 from stanch.core.policy import Policy
 from stanch.store import codec
+from stanch.store.control import ControlPlaneStore
 from stanch.store.decisions import DECISION_NEEDS, Decision, DecisionKind
 from stanch.store.engine import READ_ONLY, create_store_engine
 from stanch.store.migrate import upgrade
@@ -54,7 +55,7 @@ DEFAULT_URL = "sqlite:///stanch.db"
 E = TypeVar("E", bound=StrEnum)
 
 
-class Store:
+class Store(ControlPlaneStore):
     """Persistence for one Stanch deployment. Open with :meth:`open`; close when done."""
 
     def __init__(self, engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -38,6 +39,8 @@ def squash(surprise: float, threshold: float) -> float:
     """Map a non-negative surprise to [0, 1) so that ``surprise == threshold`` gives 0.5."""
     if surprise <= 0.0:
         return 0.0
+    if math.isinf(surprise):
+        return 1.0
     return surprise / (surprise + threshold)
 
 

@@ -121,11 +121,11 @@ class BurnRateDetector:
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
         """``value`` is the number of errors among ``weight`` served requests."""
-        if value != value:
+        if value != value or weight <= 0.0:
             return NO_DATA
-        self._long.push(value, max(weight, 0.0))
-        self._short.push(value, max(weight, 0.0))
-        if self._short.total_served() <= 0.0:
+        self._long.push(value, weight)
+        self._short.push(value, weight)
+        if self._short.total_served() <= 1e-9:
             return NO_DATA
         long_burn, short_burn = self.burn()
         warming = self._long.total_served() < self.min_requests

@@ -85,6 +85,8 @@ class ErrorBurstDetector:
     ) -> None:
         if window < 1 or half_life <= 0 or warmup < 1 or threshold <= 0:
             raise ValueError("window, half_life, warmup and threshold must be positive")
+        if not 0.0 < p_floor < 1.0:
+            raise ValueError("p_floor must be in (0, 1): a route never seen failing can still fail")
         self.window = window
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)
         self.warmup = warmup

@@ -5,9 +5,9 @@ within minutes, and a single outlier would inflate the spread for a long time. H
 is clipped to ``clip`` spreads from the level (Huber-style), so an anomaly moves the baseline
 only slowly, and the spread is an EW mean absolute deviation (robust, scaled to a sigma).
 
-Count-like signals (request rate) set ``count_noise``: the expected Poisson noise of a count
-observed over ``weight`` seconds is added to the spread, so a quiet route at night (2 req/s
-falling to 0) is not a "drop" while a busy route (400 req/s falling to 0) is.
+Count-like signals (request rate) set ``count_noise``: the spread is never below the Poisson
+noise of a count observed over ``weight`` seconds, so a quiet route at night (2 req/s falling
+to 0) is not a "drop" while a busy route (400 req/s falling to 0) is.
 
 >>> d = RobustBaseline(half_life=20, warmup=10, threshold=6.0)
 >>> scores = [d.update(float(t), 10.0 + (t % 3)) for t in range(50)]
@@ -92,7 +92,9 @@ class RobustBaseline:
             return Score(0.0, value, value, 0.0, warming=True)
         spread = max(self._dev * _MAD_TO_SIGMA, self.min_spread)
         if self.count_noise:
-            spread = math.sqrt(spread * spread + max(self._level, 1.0) / weight)
+            # The learned spread already holds the Poisson noise of a steady series; the
+            # Poisson floor only matters where the spread has not seen it (quiet series).
+            spread = max(spread, math.sqrt(max(self._level, 1.0) / weight))
         deviation = (x - self._level) / spread
         expected = self.level
         warming = self._count < self.warmup

@@ -103,7 +103,8 @@ def rank_dimensions(alerts: Iterable[Alert]) -> list[Suspect]:
         for client in alert.clients:
             seen.setdefault(client, []).append(f"{alert.route}: {alert.explanation}")
     suspects = []
-    for rank, (client, evidence) in enumerate(sorted(seen.items())):
+    # ``seen`` keeps first-seen order, and each alert lists its clients most responsible first.
+    for rank, (client, evidence) in enumerate(seen.items()):
         confidence = 0.9 if len(seen) == 1 else 0.6 / (rank + 1)
         suspects.append(
             Suspect(

@@ -1,0 +1,537 @@
+"""Backtests: replay recorded history through the detectors and score the alerts against labels.
+
+History (request events, or metric points that skip aggregation) is replayed once, whatever
+the number of candidate settings: events are bucketed by one :class:`WindowAggregator`, and
+each closed point is scored by every candidate's own :class:`SeriesMonitor` for its series.
+Nothing reads a clock, so a day replays in about a minute from events, far less from points.
+
+Scoring, per candidate:
+
+- an alert (one FIRED edge: re-fires while firing are the same alert) is a **true positive**
+  when it fires within ``[label.start - slack_s, label.end]`` on the label's service, on a
+  route its glob matches (a service-wide alert, route ``"*"``, matches any route), and of its
+  kind (a label without kind takes any); otherwise it is a **false alarm**;
+- a label is **detected** when an alert matches it; its **time to detect** is the first such
+  alert's fire time (the end of the window that fired it) minus ``label.start``;
+- precision = TP / alerts, recall = detected / labels, false alarms per day = FP / replayed days.
+
+With a runbook, each alert is matched to the actions its rules would have proposed (before the
+engine's per-incident de-duplication), counted apart for false alarms: auto actions on false
+alarms are what a candidate would have cost.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from stanch.core.alerts import Alert, AlertKind
+from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.errors import ValidationError
+from stanch.core.events import RequestEvent
+from stanch.core.runbook import Runbook
+from stanch.core.series import SERVICE_WIDE, CardinalityGuard, SeriesKey
+from stanch.core.windows import Point, WindowAggregator
+from stanch.evaluation.history import Label, read_events, read_points, sniff_format
+
+DAY_S = 86_400.0
+DEFAULT_SLACK_S = 30.0
+DEFAULT_LAG_S = 2.0
+#: The alert kinds the detectors raise, in report order.
+DETECTOR_KINDS: tuple[AlertKind, ...] = (
+    AlertKind.TRAFFIC_SPIKE,
+    AlertKind.TRAFFIC_DROP,
+    AlertKind.ERROR_BURST,
+    AlertKind.SLO_BURN,
+    AlertKind.LATENCY_SPIKE,
+)
+
+
+def route_config(
+    route: str, defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
+) -> DetectionConfig:
+    """The settings of one series: an exact route key, else the first glob that matches it (in
+    order), else ``defaults``. The key ``"*"`` names the service-wide series only; it is not a
+    glob for "every route" (that is what ``defaults`` are)."""
+    exact = routes.get(route)
+    if exact is not None:
+        return exact
+    if route != SERVICE_WIDE:
+        for glob, config in routes.items():
+            if glob != SERVICE_WIDE and fnmatchcase(route, glob):
+                return config
+    return defaults
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Detector settings to try: ``defaults``, overridden per route key or glob."""
+
+    name: str
+    defaults: DetectionConfig = field(default_factory=DetectionConfig)
+    routes: Mapping[str, DetectionConfig] = field(default_factory=dict, hash=False)
+
+    def config_for(self, route: str) -> DetectionConfig:
+        return route_config(route, self.defaults, self.routes)
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """One alert firing: where, when (``at``: the end of the window that fired it), and the
+    indices of the labels it matched (empty: a false alarm)."""
+
+    service: str
+    route: str
+    kind: AlertKind
+    at: float
+    started_at: float
+    labels: tuple[int, ...]
+    actions: tuple[str, ...] = ()
+
+    @property
+    def is_false_alarm(self) -> bool:
+        return not self.labels
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStats:
+    """One series and alert kind: its alerts, and the labels it could and did detect."""
+
+    service: str
+    route: str
+    kind: AlertKind
+    alerts: int
+    false_positives: int
+    labels: frozenset[int]
+    detections: Mapping[int, float] = field(hash=False)  # label index -> time to detect
+
+    @property
+    def true_positives(self) -> int:
+        return self.alerts - self.false_positives
+
+    @property
+    def recall(self) -> float | None:
+        return len(self.detections) / len(self.labels) if self.labels else None
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """How one candidate did on the replayed history."""
+
+    candidate: Candidate
+    span_s: float
+    points: int
+    events: int
+    late: int
+    labels: tuple[Label, ...]
+    fires: tuple[Fire, ...]
+    series: tuple[SeriesStats, ...]
+    actions: Mapping[str, int] = field(default_factory=dict, hash=False)
+    actions_on_false_alarms: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    @property
+    def days(self) -> float:
+        return self.span_s / DAY_S
+
+    @property
+    def alerts(self) -> int:
+        return len(self.fires)
+
+    @property
+    def false_positives(self) -> int:
+        return sum(1 for f in self.fires if f.is_false_alarm)
+
+    @property
+    def true_positives(self) -> int:
+        return self.alerts - self.false_positives
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_positives / self.alerts if self.fires else None
+
+    @property
+    def detections(self) -> dict[int, float]:
+        """Label index -> time to detect, over every series."""
+        return merge_detections(s.detections for s in self.series)
+
+    @property
+    def recall(self) -> float | None:
+        return len(self.detections) / len(self.labels) if self.labels else None
+
+    @property
+    def false_alarms_per_day(self) -> float:
+        return self.false_positives / self.days if self.span_s > 0 else 0.0
+
+    @property
+    def median_ttd(self) -> float | None:
+        ttd = list(self.detections.values())
+        return statistics.median(ttd) if ttd else None
+
+    @property
+    def max_ttd(self) -> float | None:
+        return max(self.detections.values(), default=None)
+
+    @property
+    def missed(self) -> list[Label]:
+        found = self.detections
+        return [label for i, label in enumerate(self.labels) if i not in found]
+
+
+def merge_detections(parts: Iterable[Mapping[int, float]]) -> dict[int, float]:
+    """Label index -> earliest time to detect among ``parts``."""
+    merged: dict[int, float] = {}
+    for part in parts:
+        for index, ttd in part.items():
+            if index not in merged or ttd < merged[index]:
+                merged[index] = ttd
+    return merged
+
+
+class Replay:
+    """Scores points, one window at a time, with every candidate's monitors."""
+
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        labels: Sequence[Label],
+        *,
+        runbook: Runbook | None = None,
+        slack_s: float = DEFAULT_SLACK_S,
+    ) -> None:
+        if not candidates:
+            raise ValueError("a backtest needs at least one candidate")
+        self.candidates = tuple(candidates)
+        self.labels = tuple(labels)
+        self.runbook = runbook
+        self.slack_s = slack_s
+        self.points = 0
+        self.late = 0
+        self.first_t: float | None = None
+        self.last_t_end: float | None = None
+        self._monitors: list[dict[SeriesKey, SeriesMonitor]] = [{} for _ in self.candidates]
+        self._fires: list[list[Fire]] = [[] for _ in self.candidates]
+        self._last_t: dict[SeriesKey, float] = {}
+
+    def observe(self, batch: Sequence[Point]) -> None:
+        """Score one window's points (all of one ``t``, service-wide points among them)."""
+        service_points = {p.key.service: p for p in batch if p.key.route == SERVICE_WIDE}
+        for point in batch:
+            key = point.key
+            last = self._last_t.get(key)
+            if last is not None and point.t <= last:
+                self.late += 1
+                continue
+            self._last_t[key] = point.t
+            self.points += 1
+            if self.first_t is None or point.t < self.first_t:
+                self.first_t = point.t
+            if self.last_t_end is None or point.t_end > self.last_t_end:
+                self.last_t_end = point.t_end
+            service_point = service_points.get(key.service)
+            for index, monitors in enumerate(self._monitors):
+                monitor = monitors.get(key)
+                if monitor is None:
+                    monitor = monitors[key] = self._monitor(index, point)
+                for alert in monitor.observe(point, service_point):
+                    if alert.is_firing:
+                        self._fires[index].append(self._fire(alert))
+
+    def _monitor(self, index: int, point: Point) -> SeriesMonitor:
+        config = self.candidates[index].config_for(point.key.route)
+        if not math.isclose(point.interval, config.interval_s):
+            raise ValidationError(
+                f"points of {point.key} last {point.interval:g} s but the detection settings "
+                f"of candidate {self.candidates[index].name!r} say interval_s={config.interval_s:g}"
+            )
+        return SeriesMonitor(point.key, config)
+
+    def _fire(self, alert: Alert) -> Fire:
+        at = alert.updated_at
+        labels = tuple(
+            i
+            for i, label in enumerate(self.labels)
+            if label.start - self.slack_s <= at <= label.end
+            and label.covers(alert.service, alert.route, alert.kind)
+        )
+        actions: tuple[str, ...] = ()
+        if self.runbook is not None:
+            actions = tuple(
+                f"{rule.name}: {spec.kind} ({spec.mode})"
+                for rule, spec in self.runbook.actions_for(alert)
+            )
+        return Fire(alert.service, alert.route, alert.kind, at, alert.started_at, labels, actions)
+
+    def results(self, *, events: int = 0, late_events: int = 0) -> list[BacktestResult]:
+        span = (self.last_t_end or 0.0) - (self.first_t or 0.0)
+        return [
+            self._result(candidate, self._fires[i], span, events, late_events)
+            for i, candidate in enumerate(self.candidates)
+        ]
+
+    def _result(
+        self, candidate: Candidate, fires: list[Fire], span: float, events: int, late: int
+    ) -> BacktestResult:
+        by_series: dict[tuple[str, str, AlertKind], list[Fire]] = {}
+        for fire in fires:
+            by_series.setdefault((fire.service, fire.route, fire.kind), []).append(fire)
+        rows = []
+        for key in sorted(self._last_t):
+            for kind in DETECTOR_KINDS:
+                own = by_series.get((key.service, key.route, kind), [])
+                detections: dict[int, float] = {}
+                for fire in own:  # in time order: the first match is the earliest
+                    for i in fire.labels:
+                        detections.setdefault(i, fire.at - self.labels[i].start)
+                relevant = frozenset(
+                    i for i, lb in enumerate(self.labels) if lb.covers(key.service, key.route, kind)
+                )
+                rows.append(
+                    SeriesStats(
+                        service=key.service,
+                        route=key.route,
+                        kind=kind,
+                        alerts=len(own),
+                        false_positives=sum(1 for f in own if f.is_false_alarm),
+                        labels=relevant,
+                        detections=detections,
+                    )
+                )
+        actions: Counter[str] = Counter()
+        on_false: Counter[str] = Counter()
+        for fire in fires:
+            actions.update(fire.actions)
+            if fire.is_false_alarm:
+                on_false.update(fire.actions)
+        return BacktestResult(
+            candidate=candidate,
+            span_s=span,
+            points=self.points,
+            events=events,
+            late=self.late + late,
+            labels=self.labels,
+            fires=tuple(fires),
+            series=tuple(rows),
+            actions=dict(sorted(actions.items())),
+            actions_on_false_alarms=dict(sorted(on_false.items())),
+        )
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+class EventWindows:
+    """Request events to per-window point batches, as the engine's windows would close them.
+
+    Windows close ``lag_s`` behind the newest event, so slightly out-of-order events still
+    land; older ones are counted in ``late`` and dropped, as live.
+    """
+
+    def __init__(
+        self, *, interval: float = 1.0, lag_s: float = DEFAULT_LAG_S, max_series: int = 500
+    ) -> None:
+        self.interval = interval
+        self.lag_s = lag_s
+        self.windows = WindowAggregator(interval, CardinalityGuard(max_series))
+        self.events = 0
+
+    @property
+    def late(self) -> int:
+        return self.windows.late
+
+    def batches(self, events: Iterable[RequestEvent]) -> Iterator[list[Point]]:
+        windows, interval, lag = self.windows, self.interval, self.lag_s
+        next_close = -math.inf
+        newest = -math.inf
+        count = 0
+        for event in events:
+            windows.add(event)
+            count += 1
+            ts = event.ts
+            if ts > newest:
+                newest = ts
+            if ts - lag >= next_close:
+                horizon = math.floor((ts - lag) / interval) * interval
+                next_close = horizon + interval
+                self.events = count
+                yield from group_by_time(windows.close(horizon))
+        self.events = count
+        if newest > -math.inf:
+            yield from group_by_time(windows.close(newest + interval))
+
+
+def group_by_time(points: Iterable[Point]) -> Iterator[list[Point]]:
+    """Consecutive points of the same window start, as one batch each."""
+    batch: list[Point] = []
+    for point in points:
+        if batch and point.t != batch[0].t:
+            yield batch
+            batch = []
+        batch.append(point)
+    if batch:
+        yield batch
+
+
+def _interval(candidates: Sequence[Candidate]) -> float:
+    intervals = {c.defaults.interval_s for c in candidates} | {
+        r.interval_s for c in candidates for r in c.routes.values()
+    }
+    if len(intervals) != 1:
+        raise ValidationError(f"candidates disagree on interval_s: {sorted(intervals)}")
+    return intervals.pop()
+
+
+def backtest_events(
+    events: Iterable[RequestEvent],
+    candidates: Sequence[Candidate],
+    labels: Sequence[Label],
+    *,
+    runbook: Runbook | None = None,
+    slack_s: float = DEFAULT_SLACK_S,
+    lag_s: float = DEFAULT_LAG_S,
+) -> list[BacktestResult]:
+    """Replay request events (in roughly time order) through every candidate, in one pass."""
+    windows = EventWindows(interval=_interval(candidates), lag_s=lag_s)
+    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s)
+    for batch in windows.batches(events):
+        replay.observe(batch)
+    return replay.results(events=windows.events, late_events=windows.late)
+
+
+def backtest_points(
+    points: Iterable[Point],
+    candidates: Sequence[Candidate],
+    labels: Sequence[Label],
+    *,
+    runbook: Runbook | None = None,
+    slack_s: float = DEFAULT_SLACK_S,
+) -> list[BacktestResult]:
+    """Replay metric points (grouped by window start, in time order) through every candidate."""
+    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s)
+    for batch in group_by_time(points):
+        replay.observe(batch)
+    return replay.results()
+
+
+def backtest_file(
+    path: str | Path,
+    candidates: Sequence[Candidate],
+    labels: Sequence[Label],
+    *,
+    fmt: str | None = None,
+    runbook: Runbook | None = None,
+    slack_s: float = DEFAULT_SLACK_S,
+) -> list[BacktestResult]:
+    """Replay a history file: ``fmt`` is ``"events"`` or ``"points"`` (None: guess from it)."""
+    fmt = fmt or sniff_format(path)
+    if fmt == "events":
+        return backtest_events(
+            read_events(path), candidates, labels, runbook=runbook, slack_s=slack_s
+        )
+    if fmt == "points":
+        interval = _interval(candidates)
+        return backtest_points(
+            read_points(path, interval=interval),
+            candidates,
+            labels,
+            runbook=runbook,
+            slack_s=slack_s,
+        )
+    raise ValidationError(f"unknown history format {fmt!r}; expected events or points")
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _secs(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
+
+
+def summary_row(result: BacktestResult) -> list[str]:
+    """One candidate's headline numbers, as the Markdown and terminal tables show them."""
+    return [
+        result.candidate.name,
+        str(result.alerts),
+        str(result.true_positives),
+        str(result.false_positives),
+        _pct(result.precision),
+        _pct(result.recall),
+        f"{result.false_alarms_per_day:.2f}",
+        _secs(result.median_ttd),
+        _secs(result.max_ttd),
+    ]
+
+
+SUMMARY_COLUMNS = (
+    "candidate",
+    "alerts",
+    "TP",
+    "FP",
+    "precision",
+    "recall",
+    "false alarms/day",
+    "median TTD",
+    "max TTD",
+)
+SERIES_COLUMNS = ("series", "kind", "alerts", "TP", "FP", "labels", "detected", "median TTD")
+
+
+def series_row(row: SeriesStats) -> list[str]:
+    ttd = list(row.detections.values())
+    return [
+        f"{row.service} {row.route}",
+        row.kind.value,
+        str(row.alerts),
+        str(row.true_positives),
+        str(row.false_positives),
+        str(len(row.labels)),
+        str(len(row.detections)),
+        _secs(statistics.median(ttd) if ttd else None),
+    ]
+
+
+def render_markdown(results: Sequence[BacktestResult]) -> str:
+    """A Markdown report: one summary line per candidate, then each one's busy series."""
+    if not results:
+        return "No candidates.\n"
+    first = results[0]
+    lines = [
+        "# Backtest",
+        "",
+        f"{first.days:.2f} days replayed ({first.points} points"
+        + (f", {first.events} events" if first.events else "")
+        + f", {first.late} late and dropped), {len(first.labels)} labeled incident(s).",
+        "",
+        _md_table(SUMMARY_COLUMNS, [summary_row(r) for r in results], left=1),
+    ]
+    for result in results:
+        rows = [series_row(s) for s in result.series if s.alerts or s.labels]
+        lines += ["", f"## {result.candidate.name}", ""]
+        lines.append(
+            _md_table(SERIES_COLUMNS, rows, left=2) if rows else "No alerts and no labels."
+        )
+        missed = result.missed
+        if missed:
+            lines += ["", "Missed: " + "; ".join(label.title for label in missed)]
+        if result.actions:
+            lines += ["", "| runbook action | proposed | on false alarms |", "|---|---:|---:|"]
+            lines += [
+                f"| {name} | {n} | {result.actions_on_false_alarms.get(name, 0)} |"
+                for name, n in result.actions.items()
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, left: int) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" if i < left else "---:" for i in range(len(columns))) + "|"
+    body = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
