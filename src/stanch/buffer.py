@@ -7,6 +7,8 @@ into the live :class:`Enforcer`, which swaps each of its rule tables in one assi
 
 from __future__ import annotations
 
+from collections import deque
+
 from stanch.core.enforcement import Enforcer
 from stanch.core.events import RequestEvent
 from stanch.core.policy import Policy
@@ -18,7 +20,10 @@ RawEvent = tuple[float, str, str, int, float, str, str]
 
 
 class EventBuffer:
-    """Request outcomes of one service, waiting for the engine to drain them."""
+    """Request outcomes of one service, waiting for the engine (or an agent's shipper) to drain
+    them. A deque, because appends and pops from the two ends are atomic: the request path may
+    run in one thread and the drain in another (agent mode) without losing an event.
+    """
 
     __slots__ = ("_items", "accepted", "capacity", "dropped", "service", "version")
 
@@ -28,7 +33,7 @@ class EventBuffer:
         self.service = service
         self.version = version
         self.capacity = capacity
-        self._items: list[RawEvent] = []
+        self._items: deque[RawEvent] = deque()
         self.accepted = 0
         self.dropped = 0
 
@@ -41,9 +46,17 @@ class EventBuffer:
     def __len__(self) -> int:
         return len(self._items)
 
+    def drain_raw(self, limit: int | None = None) -> list[RawEvent]:
+        """Take up to ``limit`` waiting events (all by default), oldest first."""
+        items = self._items
+        count = len(items) if limit is None else min(limit, len(items))
+        popleft = items.popleft
+        taken = [popleft() for _ in range(count)]
+        self.accepted += count
+        return taken
+
     def drain(self) -> list[RequestEvent]:
-        items, self._items = self._items, []
-        self.accepted += len(items)
+        items = self.drain_raw()
         service, version = self.service, self.version
         return [
             RequestEvent(ts, service, method, route, status, latency, client, version, enforced)

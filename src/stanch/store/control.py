@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stanch.core.audit import AuditEntry, seal
 from stanch.core.errors import NotFound, ValidationError
-from stanch.store.models import AuditRow, SourceStateRow, TokenRow
+from stanch.store.models import AuditRow, ConfigVersionRow, SourceStateRow, TokenRow
 
 _AUDIT_LOCK_KEY = 0x5354_4144  # "STAD": one appender at a time on PostgreSQL
 
@@ -141,6 +141,12 @@ class ControlPlaneStore:
             query = query.limit(limit)
         with self._read.begin() as s:
             return [_entry(row) for row in s.scalars(query)]
+
+    def config_services(self) -> list[str]:
+        """Services with a stored configuration history, sorted."""
+        query = select(ConfigVersionRow.service).distinct().order_by(ConfigVersionRow.service)
+        with self._read.begin() as s:
+            return list(s.scalars(query))
 
     # -- sources' state ---------------------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""The default ensemble for many series at once: one numpy step updates every series.
+
+Why: a Python object per series costs a few microseconds per point, which caps one core near
+100k points/s; a platform watching every route of every service needs more. This is the same
+algorithm as :class:`~stanch.core.detectors.ensemble.EnsembleDetector`, still streaming and
+causal (each step sees only the values given so far), with its state in arrays of one row per
+series: about 1.6 KB per series. Scores match the scalar detector's to within 1e-12 (a test pins
+this; only the order of a few float operations differs), so either API can serve a series.
+
+All series in a batch share the step's timestamp, as the engine's buckets do. A NaN value means
+"no data for this series at this step": its state is left untouched and its score is 0.
+
+>>> import numpy as np
+>>> b = BatchEnsemble(3)
+>>> rng = np.random.default_rng(5)
+>>> for i in range(1000):
+...     _ = b.update(60.0 * i, 50 + rng.normal(0, 2, 3))
+>>> scores = b.update(60.0 * 1000, np.array([50.0, 90.0, np.nan]))
+>>> [bool(v >= 0.5) for v in scores]
+[False, True, False]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY
+from stanch.core.detectors.ensemble import SCALES
+from stanch.core.detectors.seasonal import DAY
+
+Array = npt.NDArray[np.float64]
+
+
+class _Stats:
+    """Vectorized :class:`~stanch.core.detectors._ew.EwRobust` over rows (and optional groups)."""
+
+    __slots__ = ("alpha", "clip", "count", "dev", "level", "warmup")
+
+    def __init__(self, shape: tuple[int, ...], alpha: float, warmup: int, clip: float) -> None:
+        self.alpha = alpha
+        self.warmup = warmup
+        self.clip = clip
+        self.level = np.zeros(shape)
+        self.dev = np.zeros(shape)
+        self.count = np.zeros(shape, dtype=np.int64)
+
+    def spread(self) -> Array:
+        return np.maximum(np.maximum(self.dev * MAD_TO_SIGMA, 1e-9 * np.abs(self.level)), TINY)
+
+    def z(self, x: Array) -> Array:
+        out: Array = np.where(self.count > 0, (x - self.level) / self.spread(), 0.0)
+        return out
+
+    def learn(self, x: Array, z: Array, mask: npt.NDArray[np.bool_]) -> None:
+        count = self.count + mask
+        first = mask & (count == 1)
+        warm = mask & (count > 1) & (count <= self.warmup)
+        steady = mask & (count > self.warmup)
+        with np.errstate(divide="ignore"):
+            alpha = np.where(warm, np.maximum(self.alpha, 1.0 / np.maximum(count, 1)), self.alpha)
+        bounded = self.level + np.clip(z, -self.clip, self.clip) * self.spread()
+        target = np.where(steady, bounded, x)
+        move = (warm | steady).astype(np.float64) * alpha
+        self.dev = self.dev + move * (np.abs(target - self.level) - self.dev)
+        level = self.level + move * (target - self.level)
+        self.level = np.where(first, x, level)
+        self.count = count
+
+
+class BatchEnsemble:
+    """``update(t, values) -> scores`` for ``n`` series, each as ``EnsembleDetector`` would."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        half_life: float = 1000.0,
+        warmup: int = 150,
+        quiet: int = 300,
+        scales: tuple[int, ...] = SCALES,
+        record_half_life: float = 2000.0,
+        margin: float = 1.0,
+        refractory: int = 300,
+        period: float = DAY,
+        bins: int = 144,
+        seasonal_rate: float = 0.4,
+        weekly: bool = True,
+        weekly_days: float = 1.0 / 3.0,
+        clip: float = 3.0,
+    ) -> None:
+        if n < 1 or not scales or min(scales) < 1 or quiet < warmup or margin <= 0:
+            raise ValueError("n >= 1, scales >= 1, quiet >= warmup, margin > 0")
+        alpha = 1.0 - 0.5 ** (1.0 / half_life)
+        self.n = n
+        self.warmup = warmup
+        self.quiet = quiet
+        self.scales = tuple(scales)
+        self.margin = margin
+        self.refractory = refractory
+        self.period = period
+        self.bins = bins
+        self.rate = seasonal_rate
+        self.weekly = weekly
+        self.weekly_days = weekly_days
+        self.record_decay = 0.5 ** (1.0 / record_half_life)
+        self.level = _Stats((n,), alpha, warmup, clip)
+        self.residual = _Stats((n,), alpha, warmup, clip)
+        self.scale_stats = [_Stats((n,), alpha, warmup, clip) for _ in self.scales]
+        self.daily = np.full((n, bins), np.nan)
+        self.weekly_offsets = np.zeros((n, 7))
+        self.last_t = np.full(n, np.nan)
+        width = max(self.scales)
+        self.ring = np.zeros((n, width))
+        self.pos = np.zeros(n, dtype=np.int64)  # next slot to write, per series
+        self.sums = np.zeros((len(self.scales), n))
+        self.count = np.zeros(n, dtype=np.int64)
+        self.record = np.zeros(n)
+        self.peak = np.zeros(n)
+        self.age = np.zeros(n, dtype=np.int64)
+        self._rows = np.arange(n)
+
+    def nbytes(self) -> int:
+        """Bytes of learned state (all arrays), for the memory budget."""
+        arrays: list[Any] = [
+            self.daily,
+            self.weekly_offsets,
+            self.last_t,
+            self.ring,
+            self.pos,
+            self.sums,
+            self.count,
+            self.record,
+            self.peak,
+            self.age,
+        ]
+        for s in [self.level, self.residual, *self.scale_stats]:
+            arrays += [s.level, s.dev, s.count]
+        return sum(int(a.nbytes) for a in arrays)
+
+    def update(self, t: float, values: npt.ArrayLike) -> Array:
+        """Score one step of every series (NaN: no data), then learn from it."""
+        x = np.asarray(values, dtype=np.float64)
+        if x.shape != (self.n,):
+            raise ValueError(f"expected {self.n} values, got shape {x.shape}")
+        mask = ~np.isnan(x)
+        x = np.where(mask, x, 0.0)
+        self.count = self.count + mask
+
+        level = self.level
+        z_level = level.z(x)
+        expected = np.where(level.count > 0, level.level, x)
+        residual = x - expected
+
+        slot = int((t % self.period) / self.period * self.bins) % self.bins
+        day = int(t // DAY) % 7
+        current = self.daily[:, slot]
+        weekly = self.weekly_offsets[:, day] if self.weekly else np.zeros(self.n)
+        seen = ~np.isnan(current)
+        s_expected = current + weekly
+        s_ready = self.residual.count > self.residual.warmup
+        use_seasonal = seen & s_ready & (self.residual.spread() < level.spread())
+        residual = np.where(use_seasonal, x - s_expected, residual)
+
+        level.learn(x, z_level, mask)
+        self._learn_seasonal(t, x, mask, slot, day, current, weekly, seen)
+
+        width = self.ring.shape[1]
+        best = np.zeros(self.n)
+        for i, k in enumerate(self.scales):
+            leaving = self.ring[self._rows, (self.pos - k) % width]
+            self.sums[i] = np.where(mask, self.sums[i] + residual - leaving, self.sums[i])
+            stat = self.scale_stats[i]
+            mean = self.sums[i] / k
+            z = stat.z(mean)
+            stat.learn(mean, z, mask)
+            best = np.where(np.abs(z) > np.abs(best), z, best)
+        self.ring[self._rows, self.pos] = np.where(mask, residual, self.ring[self._rows, self.pos])
+        self.pos = np.where(mask, (self.pos + 1) % width, self.pos)
+
+        scoring = mask & (self.count > self.warmup)
+        surprise = np.abs(best)
+        ratio = surprise / (self.record + self.margin)
+        self.record = np.where(
+            scoring, np.maximum(surprise, self.record * self.record_decay), self.record
+        )
+        emit = scoring & (self.count > self.quiet)
+        score = ratio / (1.0 + ratio)
+        rising = emit & (score > self.peak)
+        muted = emit & ~rising
+        self.peak = np.where(rising, score, self.peak)
+        age = np.where(rising, 0, np.where(muted, self.age + 1, self.age))
+        expired = muted & (age >= self.refractory)
+        self.peak = np.where(expired, 0.0, self.peak)
+        self.age = np.where(expired, 0, age)
+        out: Array = np.where(rising, score, 0.0)
+        return out
+
+    def _learn_seasonal(
+        self,
+        t: float,
+        x: Array,
+        mask: npt.NDArray[np.bool_],
+        slot: int,
+        day: int,
+        current: Array,
+        weekly: Array,
+        seen: npt.NDArray[np.bool_],
+    ) -> None:
+        stat = self.residual
+        learn = mask & seen
+        r = np.where(learn, x - weekly - current, 0.0)
+        z = stat.z(r)
+        stat.learn(r, z, learn)
+        ready = stat.count > stat.warmup
+        step = np.where(ready, np.clip(z, -stat.clip, stat.clip) * stat.spread(), r)
+        self.daily[:, slot] = np.where(
+            learn, current + self.rate * step, np.where(mask, x - weekly, current)
+        )
+        if self.weekly:
+            valid = learn & ~np.isnan(self.last_t) & (t > self.last_t)
+            with np.errstate(invalid="ignore"):
+                alpha = np.minimum(1.0, (t - self.last_t) / (DAY * self.weekly_days))
+            self.weekly_offsets[:, day] += np.where(valid, alpha * (1.0 - self.rate) * step, 0.0)
+        self.last_t = np.where(mask, t, self.last_t)

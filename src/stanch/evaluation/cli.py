@@ -1,0 +1,130 @@
+"""``stanch eval nab DIR``: score a Stanch detector on a NAB corpus with NAB v1.1's protocol.
+
+Registered in the main CLI as ``app.add_typer(eval_app, name="eval")``. Result CSVs are written
+in NAB's own layout so that NAB's scorer can check ours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stanch.evaluation.corpus import (
+    CorpusError,
+    DataFile,
+    default_dir,
+    load_corpus,
+    result_path,
+    write_result,
+)
+from stanch.evaluation.nab import ProfileResult, ScoredFile, score_corpus
+from stanch.evaluation.runner import DEFAULT_DETECTOR, DETECTORS, run_file
+
+eval_app = typer.Typer(help="Evaluate detectors on labeled benchmarks.", no_args_is_help=True)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+@eval_app.command("nab")
+def nab(
+    directory: Path | None = typer.Argument(
+        None, help="NAB directory with data/ and labels/ (default: $STANCH_NAB_DIR)."
+    ),
+    detector: str = typer.Option(
+        DEFAULT_DETECTOR, "--detector", "-d", help=f"One of: {', '.join(DETECTORS)}."
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", "-t", help="Fixed threshold; default: optimized per profile."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write result CSVs here, in NAB's layout."
+    ),
+    files: bool = typer.Option(True, "--files/--no-files", help="Print the per-file table."),
+) -> None:
+    """Run a detector over every labeled file and print NAB's three normalized scores."""
+    root = directory or default_dir()
+    if detector not in DETECTORS:
+        _fail(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
+    if threshold is not None and not 0.0 <= threshold <= 1.1:
+        _fail("--threshold must be between 0 and 1.1")
+    try:
+        corpus = load_corpus(root)
+    except CorpusError as exc:
+        _fail(str(exc))
+    factory = DETECTORS[detector]
+    scored: list[ScoredFile] = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[file]}"),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(detector, total=len(corpus), file="")
+        for file in corpus:
+            progress.update(task, file=file.name)
+            scores = run_file(factory, file)
+            scored.append(ScoredFile(file.name, scores, file.windows))
+            if out is not None:
+                write_result(result_path(out, detector, file), file, scores)
+            progress.advance(task)
+    results = score_corpus(scored, threshold)
+    if files:
+        console.print(_file_table(corpus, results))
+    console.print(_summary_table(detector, results))
+    if out is not None:
+        console.print(f"result CSVs written under {escape(str(out / detector))}")
+
+
+def _summary_table(detector: str, results: tuple[ProfileResult, ...]) -> Table:
+    table = Table(title=f"NAB v1.1 — {detector}")
+    table.add_column("profile")
+    table.add_column("normalized", justify="right")
+    table.add_column("raw", justify="right")
+    table.add_column("threshold", justify="right")
+    table.add_column("windows hit", justify="right")
+    table.add_column("false pos.", justify="right")
+    for r in results:
+        hit = sum(f.detected for f in r.files)
+        total = sum(f.windows for f in r.files)
+        fps = sum(f.false_positives for f in r.files)
+        table.add_row(
+            r.profile.name,
+            f"{r.normalized:.2f}",
+            f"{r.raw:.2f}",
+            f"{r.threshold:.4f}",
+            f"{hit}/{total}",
+            str(fps),
+        )
+    return table
+
+
+def _file_table(corpus: list[DataFile], results: tuple[ProfileResult, ...]) -> Table:
+    standard = results[0]
+    table = Table(title=f"per file ({standard.profile.name}, threshold {standard.threshold:.4f})")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    table.add_column("windows hit", justify="right")
+    table.add_column("false pos.", justify="right")
+    table.add_column("raw", justify="right")
+    for file, r in zip(corpus, standard.files, strict=True):
+        table.add_row(
+            file.name,
+            str(len(file.values)),
+            f"{r.detected}/{r.windows}",
+            str(r.false_positives),
+            f"{r.raw:+.2f}",
+        )
+    return table

@@ -1,0 +1,559 @@
+"""Tuning: thresholds per route and signal proposed from a backtest, as a reviewable diff.
+
+The detector configuration file (``detection.yaml``), read by :func:`load_detection_config`::
+
+    detection:
+      defaults:                  # any DetectionConfig field; missing ones keep their default
+        fire_after: 3            # points in a row over threshold before an alert fires
+        spike_threshold: 6.0     # the z-like surprise that scores 0.5 (see DetectionConfig)
+        warmup_s: 2m             # *_s fields take seconds or durations ("30s", "2m", "1h")
+      routes:                    # optional overrides, each on top of ``defaults``
+        "GET /search":           # an exact route key ...
+          spike_threshold: 4.0
+        "GET /products*":        # ... or a glob (case-sensitive), tried in file order ...
+          latency_threshold: 8.0
+        "*":                     # ... or "*": the service-wide series (not "every route")
+          fire_after: 2
+
+A series takes its exact route key, else the first glob that matches it, else ``defaults``;
+entries do not stack. ``interval_s`` is global (the aggregation window), so only ``defaults``
+may set it. Other top-level keys are ignored, so the section can live in a larger file.
+
+How :func:`propose` chooses, per route (over all services) and alert kind: every threshold
+of a grid (:data:`DEFAULT_GRID`, plus the values in use) is replayed with every
+``fire_after`` (:data:`DEFAULT_FIRE_AFTER`) in one pass. Because each signal's detector and
+hysteresis see only their own series and threshold, candidate ``i`` sets the ``i``-th value of
+*every* threshold at once, and per-(route, kind) results can be recombined exactly. Then:
+
+- settings whose false alarms per day exceed ``budget`` (per route and kind) are out;
+- when some setting in budget finds labeled incidents, the winner finds the most, then the
+  fastest (sum of times to detect), then with the fewest false alarms (extra sensitivity that
+  buys nothing is not taken), then the most sensitive;
+- when none does (no labels for this route and kind, or none it can see), there is no
+  evidence for change: the value in use stays if it meets the budget, else the nearest that
+  does;
+- when nothing meets the budget, the least sensitive setting is proposed, flagged;
+- ``fire_after`` is one per route, so the route's signals are chosen under each value and the
+  value with the most signals in budget, then most incidents found, fastest, fewest false
+  alarms wins (ties keep the value in use).
+
+The proposal is scored by recombining the replayed results (exact, as above), and rendered in
+the same normal form as the current file, so the unified diff holds only what changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from stanch.core.alerts import AlertKind
+from stanch.core.detection import DetectionConfig
+from stanch.core.errors import ValidationError
+from stanch.core.runbook import parse_duration
+from stanch.evaluation.backtest import (
+    BacktestResult,
+    Candidate,
+    Fire,
+    SeriesStats,
+    merge_detections,
+    route_config,
+)
+
+#: The threshold each tuned alert kind is scored against.
+TUNED: Final[dict[AlertKind, str]] = {
+    AlertKind.TRAFFIC_SPIKE: "spike_threshold",
+    AlertKind.TRAFFIC_DROP: "drop_threshold",
+    AlertKind.ERROR_BURST: "error_threshold",
+    AlertKind.SLO_BURN: "burn_threshold",
+    AlertKind.LATENCY_SPIKE: "latency_threshold",
+}
+DEFAULT_GRID: Final[dict[str, tuple[float, ...]]] = {
+    "spike_threshold": (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0),
+    "drop_threshold": (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0),
+    "error_threshold": (4.0, 5.0, 6.0, 7.0, 9.0, 11.0, 14.0),
+    "burn_threshold": (6.0, 8.0, 10.0, 14.4, 20.0, 28.0, 40.0),
+    "latency_threshold": (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0),
+}
+DEFAULT_FIRE_AFTER: Final = (1, 2, 3, 5)
+DEFAULT_BUDGET: Final = 0.5
+
+_FIELDS: Final = {f.name: f.type for f in fields(DetectionConfig)}
+_AT_LEAST_ZERO: Final = frozenset(
+    {
+        "min_rate_change",
+        "min_spike_rps",
+        "error_min_ratio",
+        "error_p_floor",
+        "error_min_errors",
+        "latency_min_change",
+        "latency_min_samples",
+    }
+)
+_HEADER: Final = "# Stanch detector settings; format: stanch.evaluation.tune.\n"
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def coerce_setting(name: str, value: object) -> float | int:
+    """``value`` checked for DetectionConfig field ``name``; raises ValueError saying why."""
+    kind = _FIELDS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown setting; expected one of {', '.join(sorted(_FIELDS))}")
+    if isinstance(value, str) and name.endswith("_s"):
+        return parse_duration(value)
+    if kind == "int":
+        if type(value) is not int:
+            raise ValueError(f"expected a whole number, got {value!r}")
+        if value < (0 if name in _AT_LEAST_ZERO else 1):
+            raise ValueError(f"must be at least {0 if name in _AT_LEAST_ZERO else 1}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and name not in _AT_LEAST_ZERO):
+        raise ValueError(f"must be {'>= 0' if name in _AT_LEAST_ZERO else '> 0'}, got {value}")
+    if name in ("slo_objective", "error_min_ratio") and number >= 1:
+        raise ValueError(f"must be below 1, got {value}")
+    return number
+
+
+def parse_detection_config(
+    text: str, filename: str = "<detection>"
+) -> tuple[DetectionConfig, dict[str, DetectionConfig]]:
+    """(defaults, route key or glob -> settings) from YAML text; ValidationError names the
+    line and field of the first problem."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ValidationError(f"{filename}:{line}: (yaml): {exc.problem or 'invalid'}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ValidationError(f"{filename}:1: (yaml): {str(exc)[:120]}") from None
+    finally:
+        loader.dispose()
+
+    def fail(path: tuple[str, ...], message: str) -> ValidationError:
+        return ValidationError(f"{filename}:{_line_of(root, path)}: {'.'.join(path)}: {message}")
+
+    if not isinstance(data, dict) or not isinstance(data.get("detection"), dict):
+        raise fail(("detection",), "expected a mapping with defaults and routes")
+    section: dict[Any, Any] = data["detection"]
+    for key in section:
+        if key not in ("defaults", "routes"):
+            raise fail(("detection", str(key)), "unknown key; expected defaults or routes")
+
+    def settings(path: tuple[str, ...], value: object) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise fail(path, "expected a mapping of settings")
+        out: dict[str, Any] = {}
+        for name, raw in value.items():
+            if name == "interval_s" and path[1] == "routes":
+                raise fail((*path, name), "interval_s is global; set it under defaults")
+            try:
+                out[str(name)] = coerce_setting(str(name), raw)
+            except ValueError as exc:
+                raise fail((*path, str(name)), str(exc)) from None
+        return out
+
+    try:
+        defaults = DetectionConfig(**settings(("detection", "defaults"), section.get("defaults")))
+        routes_raw = section.get("routes") or {}
+        if not isinstance(routes_raw, dict):
+            raise fail(("detection", "routes"), "expected a mapping of route key -> settings")
+        routes = {
+            str(route): replace(defaults, **settings(("detection", "routes", str(route)), value))
+            for route, value in routes_raw.items()
+        }
+    except TypeError as exc:  # a setting the dataclass refused
+        raise fail(("detection",), str(exc)) from None
+    return defaults, routes
+
+
+def load_detection_config(path: str | Path) -> tuple[DetectionConfig, dict[str, DetectionConfig]]:
+    """(defaults, route key or glob -> settings) from a detection YAML file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValidationError(f"{path}:1: (file): cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path}:1: (file): not valid UTF-8") from None
+    return parse_detection_config(text, str(path))
+
+
+def _line_of(root: yaml.Node | None, path: tuple[str, ...]) -> int:
+    line = 1 if root is None else root.start_mark.line + 1
+    node = root
+    for part in path:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == part:
+                node, line = value, key.start_mark.line + 1
+                break
+        else:
+            break
+    return line
+
+
+def render_detection_config(
+    defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
+) -> str:
+    """The configuration in normal form: every default spelled out, route entries as their
+    differences from the defaults. ``parse_detection_config`` reads it back unchanged."""
+    base = {name: getattr(defaults, name) for name in _FIELDS}
+    doc = {
+        "detection": {
+            "defaults": base,
+            "routes": {
+                route: {n: getattr(c, n) for n in _FIELDS if getattr(c, n) != base[n]}
+                for route, c in routes.items()
+            },
+        }
+    }
+    return _HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
+
+
+def config_diff(before: str, after: str, *, before_name: str, after_name: str) -> str:
+    """A unified diff between two rendered configurations ("" when they are the same)."""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=before_name,
+            tofile=after_name,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """The candidates to replay; candidate ``f * size + i`` sets threshold ``i`` of every
+    list (the last value once a list runs out) and ``fire_after[f]``."""
+
+    current: Candidate
+    values: Mapping[str, tuple[float, ...]]
+    fire_after: tuple[int, ...]
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def size(self) -> int:
+        return max(len(v) for v in self.values.values())
+
+    def value(self, param: str, i: int) -> float:
+        values = self.values[param]
+        return values[min(i, len(values) - 1)]
+
+    def index_of(self, param: str, value: float) -> int:
+        return next(i for i in range(self.size) if self.value(param, i) == value)
+
+
+def make_sweep(
+    current: Candidate,
+    *,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    fire_after: Sequence[int] = DEFAULT_FIRE_AFTER,
+) -> Sweep:
+    """Candidates around ``current``: its own values always among those tried."""
+    unknown = set(grid or {}) - set(TUNED.values())
+    if unknown:
+        raise ValidationError(
+            f"cannot tune {', '.join(sorted(unknown))}; tunable: {', '.join(TUNED.values())}"
+        )
+    configs = [current.defaults, *current.routes.values()]
+    values = {
+        param: tuple(
+            sorted(
+                {float(v) for v in (grid or {}).get(param, DEFAULT_GRID[param])}
+                | {float(getattr(c, param)) for c in configs}
+            )
+        )
+        for param in TUNED.values()
+    }
+    fires = tuple(sorted({*fire_after, *(c.fire_after for c in configs)}))
+    size = max(len(v) for v in values.values())
+    candidates = []
+    for f in fires:
+        for i in range(size):
+            changes: dict[str, Any] = {p: v[min(i, len(v) - 1)] for p, v in values.items()}
+            changes["fire_after"] = f
+            name = f"fire_after={f} " + " ".join(f"{p}={changes[p]:g}" for p in values)
+            candidates.append(
+                Candidate(
+                    name,
+                    replace(current.defaults, **changes),
+                    {r: replace(c, **changes) for r, c in current.routes.items()},
+                )
+            )
+    return Sweep(current, values, fires, tuple(candidates))
+
+
+@dataclass(frozen=True, slots=True)
+class SignalProposal:
+    """What :func:`propose` chose for one route and alert kind, and why."""
+
+    route: str
+    kind: AlertKind
+    param: str
+    current: float
+    proposed: float
+    current_fire_after: int
+    fire_after: int
+    labels: int
+    detected: int
+    current_detected: int
+    false_alarms_per_day: float
+    current_false_alarms_per_day: float
+    median_ttd: float | None
+    budget_met: bool
+    reason: str
+
+    @property
+    def changed(self) -> bool:
+        return self.current != self.proposed or self.current_fire_after != self.fire_after
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Proposed settings, the per-signal choices, and both configurations' scores."""
+
+    current: Candidate
+    proposed: Candidate
+    signals: tuple[SignalProposal, ...]
+    baseline: BacktestResult
+    result: BacktestResult
+    budget: float
+
+    def yaml(self) -> str:
+        return render_detection_config(self.proposed.defaults, self.proposed.routes)
+
+    def diff(self, *, before_name: str = "defaults", after_name: str = "proposed") -> str:
+        before = render_detection_config(self.current.defaults, self.current.routes)
+        return config_diff(before, self.yaml(), before_name=before_name, after_name=after_name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """One (route, kind) under one candidate, over every service."""
+
+    alerts: int
+    false_positives: int
+    labels: frozenset[int]
+    detections: Mapping[int, float]
+
+
+def _cells(result: BacktestResult) -> dict[tuple[str, AlertKind], _Cell]:
+    grouped: dict[tuple[str, AlertKind], list[SeriesStats]] = {}
+    for row in result.series:
+        grouped.setdefault((row.route, row.kind), []).append(row)
+    return {
+        key: _Cell(
+            alerts=sum(r.alerts for r in rows),
+            false_positives=sum(r.false_positives for r in rows),
+            labels=frozenset().union(*(r.labels for r in rows)),
+            detections=merge_detections(r.detections for r in rows),
+        )
+        for key, rows in grouped.items()
+    }
+
+
+def propose(
+    sweep: Sweep, results: Sequence[BacktestResult], *, budget: float = DEFAULT_BUDGET
+) -> Proposal:
+    """The proposal from the replayed ``sweep`` (``results`` in ``sweep.candidates`` order)."""
+    if len(results) != len(sweep.candidates):
+        raise ValueError("results must match the sweep's candidates one to one")
+    days = results[0].days
+    cells = [_cells(r) for r in results]
+    routes = sorted({route for route, _ in cells[0]})
+    current = sweep.current
+    size = sweep.size
+    chosen: dict[str, tuple[int, dict[AlertKind, int]]] = {}
+    signals: list[SignalProposal] = []
+    for route in routes:
+        config = current.config_for(route)
+        f_now = sweep.fire_after.index(config.fire_after)
+        now_index = {k: sweep.index_of(p, getattr(config, p)) for k, p in TUNED.items()}
+        best: tuple[tuple[Any, ...], int, dict[AlertKind, int]] | None = None
+        for f in range(len(sweep.fire_after)):
+            picks = {
+                kind: _pick(
+                    [cells[f * size + i][(route, kind)] for i in range(size)],
+                    now_index[kind],
+                    days,
+                    budget,
+                )
+                for kind in TUNED
+            }
+            picked = [cells[f * size + i][(route, k)] for k, i in picks.items()]
+            found = merge_detections(c.detections for c in picked)
+            score = (
+                sum(c.false_positives / days <= budget for c in picked) if days > 0 else 0,
+                len(found),
+                -sum(found.values()),
+                -sum(c.false_positives for c in picked),
+                f == f_now,
+                -f,
+            )
+            if best is None or score > best[0]:
+                best = (score, f, picks)
+        assert best is not None
+        _, f, picks = best
+        chosen[route] = (f, picks)
+        for kind, param in TUNED.items():
+            now = cells[f_now * size + now_index[kind]][(route, kind)]
+            new = cells[f * size + picks[kind]][(route, kind)]
+            ttd = sorted(new.detections.values())
+            signals.append(
+                SignalProposal(
+                    route=route,
+                    kind=kind,
+                    param=param,
+                    current=sweep.value(param, now_index[kind]),
+                    proposed=sweep.value(param, picks[kind]),
+                    current_fire_after=sweep.fire_after[f_now],
+                    fire_after=sweep.fire_after[f],
+                    labels=len(new.labels),
+                    detected=len(new.detections),
+                    current_detected=len(now.detections),
+                    false_alarms_per_day=_per_day(new.false_positives, days),
+                    current_false_alarms_per_day=_per_day(now.false_positives, days),
+                    median_ttd=ttd[len(ttd) // 2] if ttd else None,
+                    budget_met=_per_day(new.false_positives, days) <= budget,
+                    reason=_reason(now, new, picks[kind] == now_index[kind], days, budget),
+                )
+            )
+    targets: dict[str, DetectionConfig] = {}
+    for route, (f, picks) in chosen.items():
+        changes: dict[str, Any] = {TUNED[k]: sweep.value(TUNED[k], i) for k, i in picks.items()}
+        changes["fire_after"] = sweep.fire_after[f]
+        targets[route] = replace(current.config_for(route), **changes)
+    proposed = _settle(current, targets)
+    now_choice = {
+        route: (
+            sweep.fire_after.index(current.config_for(route).fire_after),
+            {k: sweep.index_of(p, getattr(current.config_for(route), p)) for k, p in TUNED.items()},
+        )
+        for route in routes
+    }
+    return Proposal(
+        current=current,
+        proposed=proposed,
+        signals=tuple(signals),
+        baseline=_recombine(
+            Candidate("current", current.defaults, current.routes), sweep, results, now_choice
+        ),
+        result=_recombine(proposed, sweep, results, chosen),
+        budget=budget,
+    )
+
+
+def _settle(current: Candidate, targets: Mapping[str, DetectionConfig]) -> Candidate:
+    """The fewest entries that give each route its target: a value every route agrees on
+    becomes the default, and a route that then resolves to its target needs no entry.
+    Entries for routes not replayed are kept as they are (their effective values too)."""
+    defaults = current.defaults
+    for param in ("fire_after", *TUNED.values()):
+        agreed = {getattr(t, param) for t in targets.values()}
+        if len(agreed) == 1:
+            defaults = replace(defaults, **{param: agreed.pop()})
+    routes = dict(current.routes)
+    for route, target in targets.items():
+        others = {r: c for r, c in routes.items() if r != route}
+        if target == route_config(route, defaults, others):
+            routes.pop(route, None)
+        else:
+            routes[route] = target
+    return Candidate("proposed", defaults, routes)
+
+
+def _per_day(count: int, days: float) -> float:
+    return count / days if days > 0 else 0.0
+
+
+def _pick(options: list[_Cell], now: int, days: float, budget: float) -> int:
+    """The index of the chosen threshold among ``options`` (ordered by sensitivity)."""
+    feasible = [i for i, c in enumerate(options) if _per_day(c.false_positives, days) <= budget]
+    if not feasible:
+        return len(options) - 1
+    if any(options[i].detections for i in feasible):
+        return max(
+            feasible,
+            key=lambda i: (
+                len(options[i].detections),
+                -sum(options[i].detections.values()),
+                -options[i].false_positives,
+                -i,
+            ),
+        )
+    return min(feasible, key=lambda i: (abs(i - now), -i))
+
+
+def _reason(now: _Cell, new: _Cell, kept: bool, days: float, budget: float) -> str:
+    fa = _per_day(new.false_positives, days)
+    if fa > budget:
+        return f"over budget even at the least sensitive setting ({fa:.2f} false alarms/day)"
+    if new.detections:
+        ttd = sorted(new.detections.values())
+        found = f"finds {len(new.detections)}/{len(new.labels)} labeled incident(s)"
+        if ttd:
+            found += f", median {ttd[len(ttd) // 2]:.0f} s after onset"
+        return f"{found}; {fa:.2f} false alarms/day"
+    why = "no labeled incident" if not new.labels else "finds no labeled incident at any setting"
+    if kept:
+        return f"{why}; kept ({fa:.2f} false alarms/day)"
+    return (
+        f"{why}; {_per_day(now.false_positives, days):.2f} false alarms/day now, {fa:.2f} proposed"
+    )
+
+
+def _recombine(
+    candidate: Candidate,
+    sweep: Sweep,
+    results: Sequence[BacktestResult],
+    choice: Mapping[str, tuple[int, Mapping[AlertKind, int]]],
+) -> BacktestResult:
+    """The result ``candidate`` would get, assembled from the replayed candidates' series."""
+    wanted: dict[int, set[tuple[str, AlertKind]]] = {}
+    for route, (f, picks) in choice.items():
+        for kind, i in picks.items():
+            wanted.setdefault(f * sweep.size + i, set()).add((route, kind))
+    fires: list[Fire] = []
+    rows: list[SeriesStats] = []
+    for index, keys in wanted.items():
+        source = results[index]
+        rows.extend(r for r in source.series if (r.route, r.kind) in keys)
+        fires.extend(f for f in source.fires if (f.route, f.kind) in keys)
+    first = results[0]
+    order = {(r.service, r.route, r.kind): n for n, r in enumerate(first.series)}
+    rows.sort(key=lambda r: order[(r.service, r.route, r.kind)])
+    fires.sort(key=lambda f: (f.at, f.service, f.route, f.kind))
+    actions: dict[str, int] = {}
+    on_false: dict[str, int] = {}
+    for fire in fires:
+        for name in fire.actions:
+            actions[name] = actions.get(name, 0) + 1
+            if fire.is_false_alarm:
+                on_false[name] = on_false.get(name, 0) + 1
+    return replace(
+        first,
+        candidate=candidate,
+        fires=tuple(fires),
+        series=tuple(rows),
+        actions=dict(sorted(actions.items())),
+        actions_on_false_alarms=dict(sorted(on_false.items())),
+    )

@@ -1,0 +1,541 @@
+"""Outgoing webhooks: tell people (Slack, a pager bridge, any JSON endpoint) what Stanch did.
+
+A :class:`Notifier` listens to the engine (``engine.listeners.append(notifier.on_event)``, or
+:meth:`Notifier.attach`) and sends a message per :class:`WebhookTarget` on incident opened or
+reopened, severity changed, approval needed, mitigation applied and incident resolved. Two
+payload kinds: generic JSON (:func:`render_json`) and Slack-compatible ``text`` + ``blocks``
+(:func:`render_slack`, with ``&``, ``<``, ``>`` escaped as Slack requires).
+
+It never blocks the engine. ``on_event`` copies what the message needs from the incident (it
+runs on the engine's thread, so the copy is consistent) and puts it on the target's bounded
+queue; a full queue drops the message and counts it. Each target has its own worker *thread*
+with its own ``httpx.Client``. A thread rather than an asyncio task, because the engine runs both
+in plain sync code (demo, CLI) with no loop at all and inside the server's loop, and may step
+from an executor thread: a ``queue.Queue`` is safe from any of them, and retry back-off sleeps
+and slow receivers never hold the event loop. One worker per target keeps each target's
+messages in order ("resolved" never overtakes "opened") while a dead target retrying with
+back-off cannot delay the healthy ones.
+
+Delivery retries transport errors, 5xx, 408 and 429 with exponential back-off and jitter
+(``Retry-After`` on 429/503 is honoured, up to ``max_delay_s``); other 4xx fail at once.
+Failures are visible: :meth:`Notifier.status` counts per target, :attr:`Notifier.recent_failures`
+keeps the last ones, and each is logged. URLs and secrets are never logged or reported (a
+Slack webhook URL *is* a credential). With ``secret`` set, the body is signed:
+``X-Stanch-Signature: sha256=<hex HMAC-SHA256 of the body>`` (see :func:`verify_signature`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+from stanch.core.errors import ValidationError
+from stanch.core.incidents import Incident
+
+if TYPE_CHECKING:
+    from stanch.engine import Engine
+
+log = logging.getLogger("stanch.notify")
+
+NOTIFY_EVENTS = frozenset(
+    {
+        "incident_opened",
+        "incident_reopened",
+        "severity_changed",
+        "approval_needed",
+        "action_applied",
+        "incident_resolved",
+    }
+)
+"""Engine events a target can subscribe to; the default is all of them."""
+
+SIGNATURE_HEADER = "X-Stanch-Signature"
+RETRY_STATUSES = frozenset({408, 429})  # and every 5xx
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+MAX_EXPLANATIONS = 3  # firing alerts quoted in a message
+_SLACK_TEXT_LIMIT = 3000  # Slack rejects a section text longer than this
+_ERROR_SNIPPET = 200  # characters of a receiver's error body kept in last_error
+
+_HEADLINES = {
+    "incident_opened": ":rotating_light:",
+    "incident_reopened": ":repeat:",
+    "severity_changed": ":arrow_up:",
+    "approval_needed": ":raised_hand:",
+    "action_applied": ":shield:",
+    "incident_resolved": ":white_check_mark:",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One receiver. ``url`` and ``secret`` are kept out of ``repr`` (and so out of logs)."""
+
+    name: str
+    url: str = field(repr=False)
+    kind: Literal["json", "slack"] = "json"
+    events: frozenset[str] = NOTIFY_EVENTS
+    secret: str | None = field(default=None, repr=False)
+    timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValidationError("a webhook target needs a name")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValidationError(f"webhook {self.name}: url must be http:// or https://")
+        if self.kind not in ("json", "slack"):
+            raise ValidationError(f"webhook {self.name}: kind must be json or slack")
+        unknown = set(self.events) - NOTIFY_EVENTS
+        if unknown:
+            raise ValidationError(f"webhook {self.name}: unknown events {sorted(unknown)}")
+        if self.timeout_s <= 0:
+            raise ValidationError(f"webhook {self.name}: timeout_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What one message says, copied from the incident when the engine emitted the event."""
+
+    event: str
+    incident: str
+    title: str
+    severity: str
+    service: str
+    state: str
+    ts: float
+    text: str
+    url: str | None = None
+    explanations: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    delivery: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetStatus:
+    """Counters of one target. ``retried`` counts extra attempts; ``dropped`` messages that were
+    never sent (queue full, or still queued at close)."""
+
+    name: str
+    kind: str
+    sent: int
+    failed: int
+    retried: int
+    dropped: int
+    queued: int
+    last_error: str | None
+    last_error_at: float | None
+    last_sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A message given up on: to which target, what it was, why, after how many attempts."""
+
+    target: str
+    event: str
+    incident: str
+    error: str
+    attempts: int
+    at: float
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+def describe(name: str, incident: Incident | None, details: Mapping[str, Any]) -> str:
+    """The one-line, unescaped summary of an engine event."""
+    inc = str(details.get("incident", incident.id if incident else "?"))
+    title = incident.title if incident else str(details.get("title", ""))
+    severity = str(details.get("severity") or (incident.severity.value if incident else ""))
+    what = f"{details.get('kind', 'action')} on {details.get('target', '?')}"
+    action = details.get("action", "?")
+    if name == "incident_opened":
+        return f"{inc} opened ({severity}): {title}"
+    if name == "incident_reopened":
+        return f"{inc} reopened ({severity}): {title}"
+    if name == "severity_changed":
+        return f"{inc} severity raised to {severity}: {title}"
+    if name == "approval_needed":
+        return f"{inc}: {what} waits for approval (action {action})"
+    if name == "action_applied":
+        return f"{inc}: {what} applied (action {action})"
+    if name == "incident_resolved":
+        resolution = incident.resolution if incident else ""
+        return f"{inc} resolved: {title}" + (f" ({resolution})" if resolution else "")
+    return f"{inc}: {name}"
+
+
+def render_json(n: Notification) -> dict[str, Any]:
+    """The generic payload: fixed keys first, then the engine's details (never overriding)."""
+    payload: dict[str, Any] = {
+        "event": n.event,
+        "incident": n.incident,
+        "title": n.title,
+        "severity": n.severity,
+        "service": n.service,
+        "state": n.state,
+        "text": n.text,
+        "ts": n.ts,
+        "explanations": list(n.explanations),
+    }
+    if n.url:
+        payload["url"] = n.url
+    for key, value in n.details.items():
+        payload.setdefault(key, value)
+    return payload
+
+
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control: ``&``, ``<``, ``>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _fit(text: str, limit: int) -> str:
+    """Escape ``text`` and cut it to ``limit`` characters without splitting an entity."""
+    escaped = slack_escape(text)
+    while len(escaped) > limit:
+        text = text[: max(0, len(text) - (len(escaped) - limit) - 1)]
+        escaped = slack_escape(text) + "…"
+    return escaped
+
+
+def render_slack(n: Notification) -> dict[str, Any]:
+    """A Slack incoming-webhook payload: ``text`` (the notification line) and mrkdwn blocks."""
+    headline = f"{_HEADLINES.get(n.event, ':information_source:')} *{_fit(n.text, 500)}*"
+    body = "\n".join(f"• {_fit(e, 800)}" for e in n.explanations)
+    section = headline + (f"\n{body}" if body else "")
+    context = [f"*Service:* {_fit(n.service, 200)}", f"*State:* {n.state}"]
+    if n.severity:
+        context.insert(1, f"*Severity:* {n.severity}")
+    if n.url:
+        context.append(f"<{slack_escape(n.url)}|Open {slack_escape(n.incident)} in Stanch>")
+    return {
+        "text": _fit(n.text, _SLACK_TEXT_LIMIT),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": section[:_SLACK_TEXT_LIMIT]}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
+        ],
+    }
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Stanch-Signature`` value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """For receivers: does ``header`` sign exactly ``body`` with ``secret``? Constant time."""
+    return header is not None and hmac.compare_digest(sign(secret, body), header)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+# ---------------------------------------------------------------------- delivery
+
+_STOP = object()
+
+
+class _Worker:
+    __slots__ = (
+        "dropped",
+        "failed",
+        "last_error",
+        "last_error_at",
+        "last_sent_at",
+        "queue",
+        "retried",
+        "sent",
+        "target",
+        "thread",
+    )
+
+    def __init__(self, target: WebhookTarget, queue_size: int) -> None:
+        self.target = target
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self.sent = self.failed = self.retried = self.dropped = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.last_sent_at: float | None = None
+        self.thread: threading.Thread | None = None
+
+
+class Notifier:
+    """Sends engine events to webhook targets from background threads; see the module doc.
+
+    ``lookup`` finds an incident by id (``engine.incidents.get``; :meth:`attach` sets it) so a
+    message can carry title, severity and service. ``base_url`` makes each message link to
+    ``{base_url}/incidents/{id}``. ``clock`` stamps messages and failures; ``sleep`` and ``rng``
+    drive the back-off (tests pass fakes: the default sleep wakes up early on :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        targets: Iterable[WebhookTarget],
+        *,
+        lookup: Callable[[str], Incident | None] | None = None,
+        base_url: str | None = None,
+        queue_size: int = 1000,
+        max_attempts: int = 5,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] | None = None,
+        rng: random.Random | None = None,
+        max_recent_failures: int = 100,
+    ) -> None:
+        if queue_size < 1 or max_attempts < 1:
+            raise ValueError("queue_size and max_attempts must be at least 1")
+        self.lookup = lookup
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self._clock = clock
+        self._abort = threading.Event()
+        self._sleep = sleep if sleep is not None else self._abort.wait
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._recent: deque[Failure] = deque(maxlen=max_recent_failures)
+        self._closed = False
+        self._workers: list[_Worker] = []
+        for target in targets:
+            if any(w.target.name == target.name for w in self._workers):
+                raise ValidationError(f"two webhook targets are named {target.name!r}")
+            self._workers.append(_Worker(target, queue_size))
+        self._wanted = frozenset().union(*(w.target.events for w in self._workers))
+        for worker in self._workers:
+            worker.thread = threading.Thread(
+                target=self._run, args=(worker,), name=f"stanch-notify-{worker.target.name}"
+            )
+            worker.thread.daemon = True  # a hung receiver must not keep the process alive
+            worker.thread.start()
+
+    def attach(self, engine: Engine) -> None:
+        """Listen to ``engine`` and look incidents up in it."""
+        self.lookup = engine.incidents.get
+        engine.listeners.append(self.on_event)
+
+    # -------------------------------------------------------------- engine side: O(1), no I/O
+
+    def on_event(self, name: str, details: dict[str, Any]) -> None:
+        """Engine listener: queue a message for each target that wants ``name``; never waits."""
+        if name not in self._wanted:
+            return
+        notification = self._snapshot(name, details)
+        for worker in self._workers:
+            if name not in worker.target.events:
+                continue
+            if self._closed:
+                self._count_drop(worker, "notifier closed")
+                continue
+            try:
+                worker.queue.put_nowait(notification)
+            except queue.Full:
+                self._count_drop(worker, "queue full")
+
+    def _snapshot(self, name: str, details: dict[str, Any]) -> Notification:
+        incident_id = str(details.get("incident", ""))
+        incident = self.lookup(incident_id) if self.lookup and incident_id else None
+        explanations: tuple[str, ...] = ()
+        if incident is not None and name in ("incident_opened", "incident_reopened", "severity_changed"):
+            explanations = tuple(a.explanation for a in incident.firing_alerts[:MAX_EXPLANATIONS])
+        return Notification(
+            event=name,
+            incident=incident_id,
+            title=incident.title if incident else str(details.get("title", "")),
+            severity=incident.severity.value if incident else str(details.get("severity", "")),
+            service=incident.service if incident else str(details.get("service", "")),
+            state=incident.state.value if incident else "",
+            ts=self._clock(),
+            text=describe(name, incident, details),
+            url=f"{self.base_url}/incidents/{incident_id}" if self.base_url else None,
+            explanations=explanations,
+            details=dict(details),
+        )
+
+    def _count_drop(self, worker: _Worker, why: str) -> None:
+        with self._lock:
+            worker.dropped += 1
+            dropped = worker.dropped
+        if dropped == 1 or dropped in (10, 100, 1000) or dropped % 10_000 == 0:  # not per drop
+            log.warning("webhook %s: message dropped (%s), %d so far", worker.target.name, why, dropped)
+
+    # -------------------------------------------------------------- worker side
+
+    def _run(self, worker: _Worker) -> None:
+        with httpx.Client(timeout=worker.target.timeout_s, follow_redirects=False) as client:
+            while not (self._closed and worker.queue.empty()):
+                item = worker.queue.get()
+                if item is _STOP:
+                    break
+                assert isinstance(item, Notification)
+                if self._abort.is_set():
+                    self._count_drop(worker, "closed before delivery")
+                    continue
+                try:
+                    self._deliver(worker, item, client)
+                except Exception as exc:  # a bug in rendering must not kill the worker
+                    self._fail(worker, item, f"{type(exc).__name__}: {exc}", 1)
+
+    def _deliver(self, worker: _Worker, n: Notification, client: httpx.Client) -> None:
+        target = worker.target
+        payload = render_slack(n) if target.kind == "slack" else render_json(n)
+        body = json.dumps(payload, default=str, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "stanch-notify/1",
+            "X-Stanch-Event": n.event,
+            "X-Stanch-Delivery": n.delivery,  # the same on every retry: receivers can dedupe
+        }
+        if target.secret:
+            headers[SIGNATURE_HEADER] = sign(target.secret, body)
+        for attempt in range(1, self.max_attempts + 1):
+            if self._abort.is_set():
+                self._count_drop(worker, "closed during retries")
+                return
+            retry_after: float | None = None
+            try:
+                response = client.post(target.url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                error, retryable = f"{type(exc).__name__}: {exc}", True
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    with self._lock:
+                        worker.sent += 1
+                        worker.last_sent_at = self._clock()
+                    return
+                snippet = response.text[:_ERROR_SNIPPET].strip()
+                error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+                retryable = status >= 500 or status in RETRY_STATUSES
+                if status in RETRY_AFTER_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            if not retryable or attempt == self.max_attempts:
+                self._fail(worker, n, error, attempt)
+                return
+            delay = retry_after if retry_after is not None else self.backoff(attempt)
+            with self._lock:
+                worker.retried += 1
+                worker.last_error, worker.last_error_at = error, self._clock()
+            log.info("webhook %s: %s for %s, retry %d in %.1fs", target.name, error, n.event, attempt, delay)
+            self._sleep(min(delay, self.max_delay_s))
+
+    def backoff(self, attempt: int) -> float:
+        """Delay after failed attempt ``attempt`` (1-based): exponential, capped, half jittered."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return ceiling / 2 + self._rng.random() * ceiling / 2
+
+    def _fail(self, worker: _Worker, n: Notification, error: str, attempts: int) -> None:
+        now = self._clock()
+        with self._lock:
+            worker.failed += 1
+            worker.last_error, worker.last_error_at = error, now
+            self._recent.append(Failure(worker.target.name, n.event, n.incident, error, attempts, now))
+        log.warning(
+            "webhook %s: gave up on %s for %s after %d attempt(s): %s",
+            worker.target.name,
+            n.event,
+            n.incident,
+            attempts,
+            error,
+        )
+
+    # -------------------------------------------------------------- visibility and shutdown
+
+    def status(self) -> dict[str, TargetStatus]:
+        """Per-target counters, by target name."""
+        with self._lock:
+            return {
+                w.target.name: TargetStatus(
+                    w.target.name,
+                    w.target.kind,
+                    w.sent,
+                    w.failed,
+                    w.retried,
+                    w.dropped,
+                    w.queue.qsize(),
+                    w.last_error,
+                    w.last_error_at,
+                    w.last_sent_at,
+                )
+                for w in self._workers
+            }
+
+    @property
+    def recent_failures(self) -> list[Failure]:
+        """The last failures (bounded), oldest first."""
+        with self._lock:
+            return list(self._recent)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop taking events, deliver what is queued within ``timeout`` seconds, stop.
+
+        Returns whether everything queued was handled (sent or failed); what was still queued
+        after ``timeout`` is counted as dropped.
+        """
+        self._closed = True
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            try:
+                worker.queue.put_nowait(_STOP)
+            except queue.Full:
+                pass  # the worker sees _closed once its queue is empty
+        for worker in self._workers:
+            if worker.thread is not None:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        drained = not any(w.thread is not None and w.thread.is_alive() for w in self._workers)
+        if not drained:
+            self._abort.set()  # wakes back-off sleeps; the rest of each queue is dropped
+            for worker in self._workers:
+                if worker.thread is not None:
+                    worker.thread.join(1.0)
+        return drained
+
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "NOTIFY_EVENTS",
+    "SIGNATURE_HEADER",
+    "Failure",
+    "Notification",
+    "Notifier",
+    "TargetStatus",
+    "WebhookTarget",
+    "describe",
+    "parse_retry_after",
+    "render_json",
+    "render_slack",
+    "sign",
+    "slack_escape",
+    "verify_signature",
+]

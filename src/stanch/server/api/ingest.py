@@ -1,0 +1,187 @@
+"""Agents' endpoints: ship request events, pull the isolation policy.
+
+``POST /api/v1/events`` (role agent or admin) takes a batch of one service::
+
+    {"service": "shop", "version": "1.4.2",
+     "events": [[ts, method, route_template, status, latency_s, client, enforced], ...]}
+
+Each event is the tuple of :data:`stanch.buffer.RawEvent`: ``ts`` epoch seconds, ``method``
+like ``"POST"``, ``route_template`` like ``"/checkout"`` (the template, never the raw path),
+``status`` 100-599, ``latency_s`` seconds, ``client`` id (may be ``""``), ``enforced`` the
+Stanch policy that answered instead of the app (``""`` when the app answered). The body may
+be sent with ``Content-Encoding: gzip``. The batch is taken whole (202 ``{"accepted": n}``) or
+refused whole: 422 names the index of each bad event (``["body", "events", 17, 3]``), and 503
+with ``Retry-After`` means the server's buffer is full, so keep the batch and retry. Events
+older than ``max_event_age_s`` (300 s) or more than ``max_event_ahead_s`` (60 s) ahead of the
+server's clock are refused (422), as their time windows are closed or implausible.
+
+``GET /api/v1/policy/{service}`` (agent, or any reading role) answers the service's
+:class:`~stanch.core.policy.Policy` as JSON (``Policy.to_dict``; ``Policy.from_dict`` reads it
+back) with ``ETag: "<version>"``. Send ``If-None-Match`` with the last ETag to get 304 when
+nothing changed; add ``?wait=S`` (at most 30) to long-poll: the answer comes as soon as the
+policy changes, or 304 when ``S`` seconds pass without a change. A service Stanch never acted
+on has the empty policy, version 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from stanch.buffer import RawEvent
+from stanch.core.policy import Policy
+from stanch.server.api.common import BODY_ERRORS, Ctx, Name, errors
+from stanch.server.api.schemas import AcceptedOut
+from stanch.server.auth import Permission, require
+
+MAX_BATCH = 100_000
+MAX_WAIT_S = 30.0
+
+router = APIRouter(tags=["agents"], responses=errors(401, 403))
+
+_Method = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+_Route = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+_Status = Annotated[int, Field(ge=100, le=599)]
+_Latency = Annotated[float, Field(ge=0, le=86_400)]
+_Client = Annotated[str, StringConstraints(max_length=200)]
+_Enforced = Annotated[str, StringConstraints(max_length=32)]
+EventIn = tuple[float, _Method, _Route, _Status, _Latency, _Client, _Enforced]
+
+
+class EventBatch(BaseModel):
+    """Request events of one service (see the module docstring for the tuple)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    service: Name
+    version: Annotated[str, StringConstraints(max_length=200)] = ""
+    events: list[EventIn] = Field(
+        max_length=MAX_BATCH,
+        description="[ts, method, route_template, status, latency_s, client, enforced]",
+    )
+
+
+class BreakerOut(BaseModel):
+    action_id: str
+    start_open: bool
+    open_for_s: float
+    probes: int
+    failure_ratio: float
+    min_calls: int
+
+
+class RateOut(BaseModel):
+    action_id: str
+    rate: float
+    burst: int
+
+
+class RouteRuleOut(BaseModel):
+    route: str
+    incident_id: str
+    breaker: BreakerOut | None
+    disabled_status: int | None
+    disabled_body: str
+    throttle: RateOut | None
+    shed_fraction: float
+
+
+class ClientRuleOut(BaseModel):
+    client: str
+    incident_id: str
+    blocked_status: int | None
+    throttle: RateOut | None
+    route: str | None
+
+
+class PolicyOut(BaseModel):
+    """``Policy.to_dict()``: what enforcement points must do now."""
+
+    service: str
+    version: int
+    routes: dict[str, RouteRuleOut]
+    clients: dict[str, ClientRuleOut]
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses=errors(*BODY_ERRORS, 503),
+    summary="Ship a batch of request events",
+)
+async def post_events(
+    batch: EventBatch,
+    ctx: Ctx,
+    _: Any = Depends(require(Permission.INGEST)),
+) -> Any:
+    now = ctx.now()
+    oldest = now - ctx.settings.max_event_age_s
+    newest = now + ctx.settings.max_event_ahead_s
+    problems = []
+    for i, event in enumerate(batch.events):
+        ts = event[0]
+        if not oldest <= ts <= newest:
+            problems.append(
+                {
+                    "type": "value_error",
+                    "loc": ("body", "events", i, 0),
+                    "msg": f"timestamp {ts} is outside the accepted window "
+                    f"[{oldest:.0f}, {newest:.0f}] of the server's clock",
+                    "input": ts,
+                }
+            )
+            if len(problems) >= 20:
+                break
+    if problems:
+        raise RequestValidationError(problems)
+    events: list[RawEvent] = list(batch.events)
+    if not ctx.queue.offer(batch.service, batch.version, events):
+        retry = max(1, math.ceil(ctx.settings.interval_s))
+        return JSONResponse(
+            {"detail": "ingest buffer full: keep the batch and retry"},
+            status_code=503,
+            headers={"Retry-After": str(retry)},
+        )
+    return AcceptedOut(accepted=len(events))
+
+
+@router.get(
+    "/policy/{service}",
+    response_model=PolicyOut,
+    responses={304: {"description": "Not modified: the policy is still the one in If-None-Match"}},
+    summary="The isolation policy of a service (ETag, If-None-Match, long-poll)",
+)
+async def get_policy(
+    service: str,
+    request: Request,
+    ctx: Ctx,
+    wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_S, description="Long-poll for up to S seconds"),
+    _: Any = Depends(require(Permission.POLICY)),
+) -> Response:
+    def version() -> int:
+        policy = ctx.engine.policies.get(service)
+        return policy.version if policy else 0
+
+    current = version()
+    if _matches(request.headers.get("if-none-match"), current):
+        if wait <= 0 or not await ctx.policy_watch.wait(version, current, wait):
+            return Response(status_code=304, headers={"ETag": _etag(current)})
+    policy = ctx.engine.policies.get(service) or Policy(service)
+    return JSONResponse(policy.to_dict(), headers={"ETag": _etag(policy.version)})
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _matches(header: str | None, version: int) -> bool:
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or _etag(version) in tags

@@ -1,0 +1,375 @@
+"""Response models: what the API answers, documented in the OpenAPI schema.
+
+Built from the core's objects by the ``*_out`` functions, never by hand in handlers. Numbers
+the core may hold as NaN or infinity (a detector with no data) are ``null`` here, and typed
+as such, so every answer matches its schema.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from stanch.core.actions import Action
+from stanch.core.alerts import Alert
+from stanch.core.audit import AuditEntry, Problem
+from stanch.core.config import ConfigVersion
+from stanch.core.incidents import Incident, TimelineEntry
+from stanch.store import StoredToken
+
+
+def _num(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class AcceptedOut(BaseModel):
+    accepted: int = Field(description="Events taken (all of the batch)")
+
+
+class AlertOut(BaseModel):
+    fingerprint: str
+    kind: str
+    service: str
+    route: str
+    signal: str
+    severity: str
+    status: str
+    source: str
+    explanation: str
+    started_at: float | None
+    updated_at: float | None
+    ended_at: float | None
+    observed: float | None
+    expected: float | None
+    score: float | None
+    clients: list[str]
+    labels: dict[str, str]
+
+
+class TimelineOut(BaseModel):
+    ts: float | None
+    kind: str
+    actor: str
+    text: str
+    data: dict[str, Any]
+
+
+class ImpactOut(BaseModel):
+    requests: int
+    failed: int
+    protected: int
+    clients_seen: int
+    clients_failed: int
+
+
+class IncidentSummaryOut(BaseModel):
+    id: str
+    service: str
+    title: str
+    state: str
+    severity: str
+    opened_at: float | None
+    onset: float | None
+    routes: list[str]
+    acknowledged_by: str
+    impact: ImpactOut
+
+
+class ActionOut(BaseModel):
+    id: str
+    incident_id: str
+    kind: str
+    mode: str
+    state: str
+    service: str
+    target: str
+    rule: str
+    reason: str
+    created_at: float | None
+    ttl_s: float | None
+    verify_within_s: float | None
+    applied_at: float | None
+    ended_at: float | None
+    decided_by: str
+    stage: int
+    verified: bool | None
+    params: dict[str, Any]
+
+
+class IncidentOut(IncidentSummaryOut):
+    clients: list[str]
+    resolution: str
+    entered: dict[str, float]
+    alerts: list[AlertOut]
+    suspects: list[dict[str, Any]]
+    timeline: list[TimelineOut]
+    actions: list[ActionOut]
+
+
+class PostmortemOut(BaseModel):
+    incident_id: str
+    markdown: str
+    document: dict[str, Any]
+    saved: bool = Field(description="False when drafted on demand (the incident is open)")
+
+
+class RuleOut(BaseModel):
+    name: str
+    description: str
+    kinds: list[str]
+    actions: list[str] = Field(description='"kind (mode)" per action')
+    stop: bool
+
+
+class RunbookOut(BaseModel):
+    source: str
+    text: str
+    updated_at: float | None
+    updated_by: str
+    rules: list[RuleOut]
+
+
+class RunbookCheckOut(BaseModel):
+    valid: bool
+    problems: list[str] = Field(description="file:line: field: message, one per problem")
+    rules: int
+
+
+class RunbookRejectedOut(BaseModel):
+    detail: str
+    problems: list[str]
+
+
+class ConfigVersionOut(BaseModel):
+    version: int
+    ts: float | None
+    author: str
+    reason: str
+    values: dict[str, Any]
+    changed: dict[str, list[Any]] = Field(description="key -> [before, after]")
+
+
+class ConfigDiffOut(BaseModel):
+    service: str
+    from_version: int
+    to_version: int
+    changes: dict[str, list[Any]] = Field(description="key -> [value in from, value in to]")
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_at: float
+    created_by: str
+    revoked_at: float | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The secret token; shown once, never stored")
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    ts: float
+    actor: str
+    action: str
+    target: str
+    before: Any
+    after: Any
+    why: str
+    prev_hash: str
+    hash: str
+
+
+class ProblemOut(BaseModel):
+    seq: int
+    kind: str
+    message: str
+
+
+class AuditVerifyOut(BaseModel):
+    entries: int
+    intact: bool
+    head_seq: int | None
+    head_hash: str | None
+    problems: list[ProblemOut]
+
+
+class AlertmanagerOut(BaseModel):
+    accepted: int = Field(description="Alerts taken from this snapshot")
+    duplicates: int = Field(description="Alerts already taken from an earlier delivery")
+    incidents: list[str]
+
+
+class PagerDutyOut(BaseModel):
+    status: str
+    message: str
+    dedup_key: str | None = None
+
+
+class PagerDutyErrorOut(BaseModel):
+    status: str
+    message: str
+    errors: list[str]
+    detail: str
+
+
+class ReportOut(BaseModel):
+    fingerprint: str
+    reports: int
+    reporters: int
+    severity: str
+    incident: str | None
+
+
+class ChangeOut(BaseModel):
+    id: str
+    service: str
+    kind: str
+    ts: float
+
+
+# -- builders -------------------------------------------------------------------------------
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    return AlertOut(
+        fingerprint=alert.fingerprint,
+        kind=alert.kind.value,
+        service=alert.service,
+        route=alert.route,
+        signal=alert.signal,
+        severity=alert.severity.value,
+        status=alert.status.value,
+        source=alert.source,
+        explanation=alert.explanation,
+        started_at=_num(alert.started_at),
+        updated_at=_num(alert.updated_at),
+        ended_at=_num(alert.ended_at),
+        observed=_num(alert.observed),
+        expected=_num(alert.expected),
+        score=_num(alert.score),
+        clients=list(alert.clients),
+        labels=dict(alert.labels),
+    )
+
+
+def timeline_out(entry: TimelineEntry) -> TimelineOut:
+    return TimelineOut(
+        ts=_num(entry.ts), kind=entry.kind, actor=entry.actor, text=entry.text, data=entry.data
+    )
+
+
+def summary_fields(incident: Incident) -> dict[str, Any]:
+    impact = incident.impact
+    return {
+        "id": incident.id,
+        "service": incident.service,
+        "title": incident.title,
+        "state": incident.state.value,
+        "severity": incident.severity.value,
+        "opened_at": _num(incident.opened_at),
+        "onset": _num(incident.onset),
+        "routes": sorted(incident.routes),
+        "acknowledged_by": incident.acknowledged_by,
+        "impact": ImpactOut(
+            requests=impact.requests,
+            failed=impact.failed,
+            protected=impact.protected,
+            clients_seen=len(impact.clients_seen),
+            clients_failed=len(impact.clients_failed),
+        ),
+    }
+
+
+def incident_summary_out(incident: Incident) -> IncidentSummaryOut:
+    return IncidentSummaryOut(**summary_fields(incident))
+
+
+def incident_out(incident: Incident, actions: list[Action]) -> IncidentOut:
+    return IncidentOut(
+        **summary_fields(incident),
+        clients=sorted(incident.clients),
+        resolution=incident.resolution,
+        entered={k: v for k, v in incident.entered.items() if math.isfinite(v)},
+        alerts=[alert_out(a) for a in incident.alerts.values()],
+        suspects=list(incident.suspects),
+        timeline=[timeline_out(e) for e in incident.timeline],
+        actions=[action_out(a) for a in actions],
+    )
+
+
+def action_out(action: Action) -> ActionOut:
+    return ActionOut(
+        id=action.id,
+        incident_id=action.incident_id,
+        kind=action.kind.value,
+        mode=action.mode.value,
+        state=action.state.value,
+        service=action.service,
+        target=action.target,
+        rule=action.rule,
+        reason=action.reason,
+        created_at=_num(action.created_at),
+        ttl_s=_num(action.ttl_s),
+        verify_within_s=_num(action.verify_within_s),
+        applied_at=_num(action.applied_at),
+        ended_at=_num(action.ended_at),
+        decided_by=action.decided_by,
+        stage=action.stage,
+        verified=action.verified,
+        params=dict(action.params),
+    )
+
+
+def config_version_out(version: ConfigVersion) -> ConfigVersionOut:
+    return ConfigVersionOut(
+        version=version.version,
+        ts=_num(version.ts),
+        author=version.author,
+        reason=version.reason,
+        values=dict(version.values),
+        changed={k: list(v) for k, v in version.changed.items()},
+    )
+
+
+def token_out(token: StoredToken) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        role=token.role,
+        created_at=token.created_at,
+        created_by=token.created_by,
+        revoked_at=token.revoked_at,
+    )
+
+
+def audit_entry_out(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        seq=entry.seq,
+        ts=entry.ts,
+        actor=entry.actor,
+        action=entry.action,
+        target=entry.target,
+        before=entry.before,
+        after=entry.after,
+        why=entry.why,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+
+
+def problem_out(problem: Problem) -> ProblemOut:
+    return ProblemOut(seq=problem.seq, kind=problem.kind.value, message=problem.message)

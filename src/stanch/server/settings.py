@@ -1,0 +1,103 @@
+"""Server settings: read once, from arguments or ``STANCH_*`` environment variables.
+
+=================================  ==========================================  =============
+setting                            environment                                 default
+=================================  ==========================================  =============
+db                                 ``STANCH_DB``                               sqlite:///stanch.db
+runbook                            ``STANCH_RUNBOOK``                          stored, else empty
+host / port                        ``STANCH_HOST`` / ``STANCH_PORT``           127.0.0.1 / 8080
+interval_s                         ``STANCH_INTERVAL``                         1.0
+step_lag_s                         ``STANCH_STEP_LAG``                         2.0
+max_body_bytes                     ``STANCH_MAX_BODY``                         1 MiB
+max_decoded_bytes                  ``STANCH_MAX_DECODED_BODY``                 8 MiB
+ingest_capacity                    ``STANCH_INGEST_CAPACITY``                  200000 events
+webhook_secrets[source]            ``STANCH_WEBHOOK_SECRET_<SOURCE>``          none
+report_quiet_s                     ``STANCH_REPORT_QUIET``                     1800
+=================================  ==========================================  =============
+
+``step_lag_s``: the engine runs that far behind the wall clock, so a time window closes only
+after agents (which ship every second or so) had the chance to deliver its events. Webhook
+secrets are per source: ``alertmanager``, ``pagerduty``, ``reports``, ``changes``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from stanch.core.errors import ValidationError
+
+DEFAULT_DB: Final = "sqlite:///stanch.db"
+WEBHOOK_SOURCES: Final = ("alertmanager", "pagerduty", "reports", "changes")
+_SECRET_PREFIX: Final = "STANCH_WEBHOOK_SECRET_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: str = DEFAULT_DB
+    runbook: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    interval_s: float = 1.0
+    step_lag_s: float = 2.0
+    max_body_bytes: int = 1024 * 1024
+    max_decoded_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 32
+    ingest_capacity: int = 200_000
+    max_event_age_s: float = 300.0  # older events are refused (the window is long closed)
+    max_event_ahead_s: float = 60.0  # events this far in the future are refused (clock skew)
+    report_quiet_s: float = 1800.0
+    token_cache_s: float = 5.0  # how long a checked token is trusted before the store again
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict)
+    run_loop: bool = True  # tests drive ServerContext.step themselves
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0:
+            raise ValidationError("interval must be positive")
+        if self.step_lag_s < 0:
+            raise ValidationError("step lag must not be negative")
+        if min(self.max_body_bytes, self.max_decoded_bytes, self.ingest_capacity) < 1:
+            raise ValidationError("body limits and ingest capacity must be positive")
+        unknown = sorted(set(self.webhook_secrets) - set(WEBHOOK_SOURCES))
+        if unknown:
+            raise ValidationError(f"webhook secrets for unknown sources: {', '.join(unknown)}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``env`` (default ``os.environ``); non-None ``overrides`` win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        simple = {
+            "db": ("STANCH_DB", str),
+            "runbook": ("STANCH_RUNBOOK", Path),
+            "host": ("STANCH_HOST", str),
+            "port": ("STANCH_PORT", int),
+            "interval_s": ("STANCH_INTERVAL", float),
+            "step_lag_s": ("STANCH_STEP_LAG", float),
+            "max_body_bytes": ("STANCH_MAX_BODY", int),
+            "max_decoded_bytes": ("STANCH_MAX_DECODED_BODY", int),
+            "ingest_capacity": ("STANCH_INGEST_CAPACITY", int),
+            "report_quiet_s": ("STANCH_REPORT_QUIET", float),
+        }
+        for name, (var, kind) in simple.items():
+            raw = env.get(var)
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ValidationError(f"{var}: cannot read {raw!r}") from None
+        secrets = {
+            var.removeprefix(_SECRET_PREFIX).lower(): value
+            for var, value in env.items()
+            if var.startswith(_SECRET_PREFIX) and value
+        }
+        if secrets:
+            values["webhook_secrets"] = secrets
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        db = str(values.get("db", DEFAULT_DB))
+        if "://" not in db:  # a plain path is a SQLite file, as in the CLI
+            values["db"] = f"sqlite:///{db}"
+        return cls(**values)  # type: ignore[arg-type]
