@@ -37,6 +37,16 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(actions_app, name="actions")
 app.add_typer(runbook_app, name="runbook")
 
+
+def _register_subcommands() -> None:
+    """Commands owned by other modules, imported lazily enough to keep `stanch --help` fast."""
+    from stanch.evaluation.cli import eval_app
+
+    app.add_typer(eval_app, name="eval", help="Score detectors on public benchmarks (NAB).")
+
+
+_register_subcommands()
+
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # never split a file:line
 

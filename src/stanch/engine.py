@@ -33,6 +33,7 @@ from stanch.core.rca.suspects import REMEDIATION_ACTOR
 from stanch.core.recovery import RecoveryConfig, StepKind, plan_recovery
 from stanch.core.runbook import Runbook
 from stanch.core.series import SERVICE_WIDE, CardinalityGuard, SeriesKey
+from stanch.core.totals import SeriesTotals
 from stanch.core.windows import Point, WindowAggregator
 from stanch.store import Store
 
@@ -82,6 +83,7 @@ class Engine:
         self.runbook = runbook
         self.config = config or EngineConfig()
         self.guard = CardinalityGuard(self.config.max_series)
+        self.totals = SeriesTotals()  # cumulative per-series counts for /metrics
         self.windows = WindowAggregator(self.config.interval_s, self.guard)
         self.monitors: dict[SeriesKey, SeriesMonitor] = {}
         self.buffers: dict[str, EventBuffer] = {}
@@ -198,7 +200,16 @@ class Engine:
             for incident in self.incidents.values():
                 known = incident.alerts.get(alert.fingerprint)
                 if incident.is_open and known is not None and known.is_firing:
-                    incident.alerts[alert.fingerprint] = replace(alert, started_at=known.started_at)
+                    # add_alert, so a more urgent update (more people reporting) raises the
+                    # incident's severity too; a known fingerprint adds no timeline entry.
+                    before = incident.severity
+                    incident.add_alert(replace(alert, started_at=known.started_at), now)
+                    if incident.severity != before:
+                        self._emit(
+                            "severity_changed",
+                            incident=incident.id,
+                            severity=incident.severity.value,
+                        )
                     self._dirty_incidents.add(incident.id)
                     self._persist()
                     return incident.id
@@ -225,6 +236,7 @@ class Engine:
         for buffer in self.buffers.values():
             self.windows.add_many(buffer.drain())
         points = self.windows.close(now)
+        self.totals.add(points)
         if self.noise.expire(now):
             self.store.set_meta("noise", self.noise.to_dict())
         self._detect(points, now)

@@ -18,10 +18,9 @@ the cardinality cap.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -37,7 +36,8 @@ from stanch.middleware import StanchMiddleware
 from stanch.notify import Notifier
 
 SERIES = ["service", "route"]
-QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
+QUANTILES = ("0.5", "0.95", "0.99")
+_Family = CounterMetricFamily | GaugeMetricFamily
 
 
 class StanchCollector:
@@ -71,22 +71,23 @@ class StanchCollector:
         hit = self._labels.get(key)
         if hit is None:
             base = [key.service, key.route]
-            hit = (base, [[*base, q] for q, _ in QUANTILES])
+            hit = (base, [[*base, q] for q in QUANTILES])
             self._labels[key] = hit
         return hit
 
     def describe(self) -> list[Metric]:
         """The families this collector yields, empty: lets the registry catch name clashes."""
-        return list(self._families())
+        return list(self._families().values())
 
     def collect(self) -> Iterator[Metric]:
         families = self._families()
         self._fill(families)
-        yield from families.values()
+        # A family with nothing to report (no middleware, no window closed yet) is left out.
+        yield from (family for family in families.values() if family.samples)
 
-    def _families(self) -> dict[str, Metric]:
+    def _families(self) -> dict[str, _Family]:
         c, g = CounterMetricFamily, GaugeMetricFamily
-        f: dict[str, Metric] = {
+        f: dict[str, _Family] = {
             "requests": c("stanch_requests", "Requests offered, per route key", labels=SERIES),
             "served": c("stanch_served", "Requests that reached the app", labels=SERIES),
             "errors": c("stanch_errors", "Requests the app answered with 5xx", labels=SERIES),
@@ -105,9 +106,7 @@ class StanchCollector:
                 labels=["service"],
             ),
             "late": c("stanch_events_late", "Events older than the last closed window"),
-            "lag": g(
-                "stanch_detector_lag_seconds", "Now minus the end of the last closed window"
-            ),
+            "lag": g("stanch_detector_lag_seconds", "Now minus the end of the last closed window"),
             "last_step": g(
                 "stanch_engine_last_step_timestamp_seconds", "Engine time of the last step"
             ),
@@ -131,14 +130,14 @@ class StanchCollector:
         }
         return f
 
-    def _fill(self, f: dict[str, Metric]) -> None:
+    def _fill(self, f: dict[str, _Family]) -> None:
         engine = self.engine
         totals = self.totals if self.totals is not None else getattr(engine, "totals", None)
         if totals is not None:
             self._fill_series(f, totals)
             if totals.last_window_end is not None:
                 f["lag"].add_metric([], max(0.0, self.clock() - totals.last_window_end))
-        for service, buffer in sorted(list(engine.buffers.items())):
+        for service, buffer in sorted(engine.buffers.items()):
             f["ingested"].add_metric([service], buffer.accepted)
             f["dropped"].add_metric([service], buffer.dropped)
         f["late"].add_metric([], engine.windows.late)
@@ -165,10 +164,10 @@ class StanchCollector:
                 ):
                     f["notify"].add_metric([name, outcome], value)
 
-    def _fill_series(self, f: dict[str, Metric], totals: SeriesTotals) -> None:
+    def _fill_series(self, f: dict[str, _Family], totals: SeriesTotals) -> None:
         snapshot = totals.snapshot()
         if len(self._labels) > 2 * len(snapshot):
-            self._labels.clear()  # never more cached label lists than live series
+            self._labels.clear()  # forget series the totals no longer hold: bounded at 2x
         requests, served, errors = f["requests"], f["served"], f["errors"]
         enforced, latency = f["enforced"], f["latency"]
         for t in snapshot:
@@ -178,7 +177,7 @@ class StanchCollector:
             errors.add_metric(labels, t.errors)
             enforced.add_metric(labels, t.enforced)
             for qlabels, value in zip(quantile_labels, (t.p50, t.p95, t.p99), strict=True):
-                latency.add_metric(qlabels, value if not math.isinf(value) else math.nan)
+                latency.add_metric(qlabels, value)
 
 
 def build_registry(
@@ -239,10 +238,6 @@ async def _respond(
 def metrics_app(registry: CollectorRegistry) -> MetricsApp:
     """The ``/metrics`` endpoint for ``registry``: mount with ``Route("/metrics", ...)``."""
     return MetricsApp(registry)
-
-
-def _unused(_: Iterable[object]) -> None:  # pragma: no cover
-    pass
 
 
 __all__ = ["MetricsApp", "StanchCollector", "build_registry", "metrics_app"]

@@ -26,6 +26,7 @@ Slack webhook URL *is* a credential). With ``secret`` set, the body is signed:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import hmac
@@ -120,7 +121,6 @@ class Notification:
     url: str | None = None
     explanations: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    delivery: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ class Failure:
 # ---------------------------------------------------------------------- rendering
 
 
-def describe(name: str, incident: Incident | None, details: Mapping[str, Any]) -> str:
+def summary_line(name: str, incident: Incident | None, details: Mapping[str, Any]) -> str:
     """The one-line, unescaped summary of an engine event."""
     inc = str(details.get("incident", incident.id if incident else "?"))
     title = incident.title if incident else str(details.get("title", ""))
@@ -257,11 +257,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 # ---------------------------------------------------------------------- delivery
 
-_STOP = object()
-
 
 class _Worker:
     __slots__ = (
+        "client",
         "dropped",
         "failed",
         "last_error",
@@ -276,12 +275,15 @@ class _Worker:
 
     def __init__(self, target: WebhookTarget, queue_size: int) -> None:
         self.target = target
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[Notification | None] = queue.Queue(maxsize=queue_size)  # None: stop
         self.sent = self.failed = self.retried = self.dropped = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.last_sent_at: float | None = None
         self.thread: threading.Thread | None = None
+        # Built here, on the caller's thread: its TLS set-up costs milliseconds of CPU that would
+        # otherwise compete for the GIL with the engine's first on_event calls.
+        self.client = httpx.Client(timeout=target.timeout_s, follow_redirects=False)
 
 
 class Notifier:
@@ -362,7 +364,11 @@ class Notifier:
         incident_id = str(details.get("incident", ""))
         incident = self.lookup(incident_id) if self.lookup and incident_id else None
         explanations: tuple[str, ...] = ()
-        if incident is not None and name in ("incident_opened", "incident_reopened", "severity_changed"):
+        if incident is not None and name in (
+            "incident_opened",
+            "incident_reopened",
+            "severity_changed",
+        ):
             explanations = tuple(a.explanation for a in incident.firing_alerts[:MAX_EXPLANATIONS])
         return Notification(
             event=name,
@@ -372,7 +378,7 @@ class Notifier:
             service=incident.service if incident else str(details.get("service", "")),
             state=incident.state.value if incident else "",
             ts=self._clock(),
-            text=describe(name, incident, details),
+            text=summary_line(name, incident, details),
             url=f"{self.base_url}/incidents/{incident_id}" if self.base_url else None,
             explanations=explanations,
             details=dict(details),
@@ -383,17 +389,19 @@ class Notifier:
             worker.dropped += 1
             dropped = worker.dropped
         if dropped == 1 or dropped in (10, 100, 1000) or dropped % 10_000 == 0:  # not per drop
-            log.warning("webhook %s: message dropped (%s), %d so far", worker.target.name, why, dropped)
+            log.warning(
+                "webhook %s: message dropped (%s), %d so far", worker.target.name, why, dropped
+            )
 
     # -------------------------------------------------------------- worker side
 
     def _run(self, worker: _Worker) -> None:
-        with httpx.Client(timeout=worker.target.timeout_s, follow_redirects=False) as client:
+        client = worker.client
+        with client:  # closed by its own thread once the queue is done
             while not (self._closed and worker.queue.empty()):
                 item = worker.queue.get()
-                if item is _STOP:
+                if item is None:
                     break
-                assert isinstance(item, Notification)
                 if self._abort.is_set():
                     self._count_drop(worker, "closed before delivery")
                     continue
@@ -410,7 +418,7 @@ class Notifier:
             "Content-Type": "application/json",
             "User-Agent": "stanch-notify/1",
             "X-Stanch-Event": n.event,
-            "X-Stanch-Delivery": n.delivery,  # the same on every retry: receivers can dedupe
+            "X-Stanch-Delivery": uuid.uuid4().hex,  # the same on every retry: receivers dedupe
         }
         if target.secret:
             headers[SIGNATURE_HEADER] = sign(target.secret, body)
@@ -434,7 +442,9 @@ class Notifier:
                 error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
                 retryable = status >= 500 or status in RETRY_STATUSES
                 if status in RETRY_AFTER_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"), self._clock())
+                    retry_after = parse_retry_after(
+                        response.headers.get("retry-after"), self._clock()
+                    )
             if not retryable or attempt == self.max_attempts:
                 self._fail(worker, n, error, attempt)
                 return
@@ -442,12 +452,19 @@ class Notifier:
             with self._lock:
                 worker.retried += 1
                 worker.last_error, worker.last_error_at = error, self._clock()
-            log.info("webhook %s: %s for %s, retry %d in %.1fs", target.name, error, n.event, attempt, delay)
+            log.info(
+                "webhook %s: %s for %s, retry %d in %.1fs",
+                target.name,
+                error,
+                n.event,
+                attempt,
+                delay,
+            )
             self._sleep(min(delay, self.max_delay_s))
 
     def backoff(self, attempt: int) -> float:
         """Delay after failed attempt ``attempt`` (1-based): exponential, capped, half jittered."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return ceiling / 2 + self._rng.random() * ceiling / 2
 
     def _fail(self, worker: _Worker, n: Notification, error: str, attempts: int) -> None:
@@ -455,7 +472,9 @@ class Notifier:
         with self._lock:
             worker.failed += 1
             worker.last_error, worker.last_error_at = error, now
-            self._recent.append(Failure(worker.target.name, n.event, n.incident, error, attempts, now))
+            self._recent.append(
+                Failure(worker.target.name, n.event, n.incident, error, attempts, now)
+            )
         log.warning(
             "webhook %s: gave up on %s for %s after %d attempt(s): %s",
             worker.target.name,
@@ -501,10 +520,9 @@ class Notifier:
         self._closed = True
         deadline = time.monotonic() + timeout
         for worker in self._workers:
-            try:
-                worker.queue.put_nowait(_STOP)
-            except queue.Full:
-                pass  # the worker sees _closed once its queue is empty
+            # On a full queue the worker sees _closed once it has emptied the queue.
+            with contextlib.suppress(queue.Full):
+                worker.queue.put_nowait(None)
         for worker in self._workers:
             if worker.thread is not None:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
@@ -531,11 +549,11 @@ __all__ = [
     "Notifier",
     "TargetStatus",
     "WebhookTarget",
-    "describe",
     "parse_retry_after",
     "render_json",
     "render_slack",
     "sign",
     "slack_escape",
+    "summary_line",
     "verify_signature",
 ]

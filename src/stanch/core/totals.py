@@ -138,7 +138,16 @@ class SeriesTotals:
 
 def _freeze(key: SeriesKey, r: _Running) -> SeriesTotal:
     return SeriesTotal(
-        key, r.requests, r.served, r.errors, r.enforced, r.windows, r.p50, r.p95, r.p99, r.last_t_end
+        key,
+        r.requests,
+        r.served,
+        r.errors,
+        r.enforced,
+        r.windows,
+        r.p50,
+        r.p95,
+        r.p99,
+        r.last_t_end,
     )
 
 

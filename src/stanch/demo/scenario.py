@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from starlette.routing import Route
+
 from stanch.clock import Clock, SimClock
 from stanch.core.actions import Action
 from stanch.core.incidents import Incident
@@ -28,6 +30,7 @@ from stanch.demo.driver import DriveStats, run
 from stanch.demo.shop import SHOP_SERVICE, create_shop, shop_config
 from stanch.demo.traffic import Flood, TrafficProfile, generate
 from stanch.engine import Engine
+from stanch.metrics import build_registry, metrics_app
 from stanch.middleware import StanchMiddleware
 from stanch.store import Store
 
@@ -143,11 +146,12 @@ class DemoWorld:
         )
         self.config = self.engine.add_config_store(shop_config(self.clock.now()))
         buffer, holder = self.engine.attach(SHOP_SERVICE, version="2.14.0")
-        self.app = StanchMiddleware(
-            create_shop(self.config, self.clock, seed=scenario.seed),
-            buffer=buffer,
-            policy=holder,
-            clock=self.clock.now,
+        shop = create_shop(self.config, self.clock, seed=scenario.seed)
+        self.app = StanchMiddleware(shop, buffer=buffer, policy=holder, clock=self.clock.now)
+        # The shop's /metrics, as Prometheus scrapes it (the middleware does not record it).
+        self.metrics = build_registry(self.engine, middleware=self.app, clock=self.clock.now)
+        shop.router.routes.append(
+            Route("/metrics", metrics_app(self.metrics), include_in_schema=False)
         )
         self.operator = DemoOperator(self.engine, self.clock, scenario)
         self.events: list[tuple[float, str, dict[str, Any]]] = []

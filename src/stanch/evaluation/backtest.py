@@ -12,7 +12,8 @@ Scoring, per candidate:
   route its glob matches (a service-wide alert, route ``"*"``, matches any route), and of its
   kind (a label without kind takes any); otherwise it is a **false alarm**;
 - a label is **detected** when an alert matches it; its **time to detect** is the first such
-  alert's fire time (the end of the window that fired it) minus ``label.start``;
+  alert's fire time (the end of the window that fired it) minus ``label.start`` (negative
+  when the alert beat the labeled start, inside the slack);
 - precision = TP / alerts, recall = detected / labels, false alarms per day = FP / replayed days.
 
 With a runbook, each alert is matched to the actions its rules would have proposed (before the
@@ -182,6 +183,11 @@ class BacktestResult:
         return [label for i, label in enumerate(self.labels) if i not in found]
 
 
+def fire_order(fire: Fire) -> tuple[float, str, str, int]:
+    """Fires in time order, then by series and kind: the order results list them in."""
+    return (fire.at, fire.service, fire.route, DETECTOR_KINDS.index(fire.kind))
+
+
 def merge_detections(parts: Iterable[Mapping[int, float]]) -> dict[int, float]:
     """Label index -> earliest time to detect among ``parts``."""
     merged: dict[int, float] = {}
@@ -190,6 +196,22 @@ def merge_detections(parts: Iterable[Mapping[int, float]]) -> dict[int, float]:
             if index not in merged or ttd < merged[index]:
                 merged[index] = ttd
     return merged
+
+
+def matching_labels(
+    labels: Sequence[Label],
+    service: str,
+    route: str,
+    kind: AlertKind,
+    at: float,
+    slack_s: float = DEFAULT_SLACK_S,
+) -> tuple[int, ...]:
+    """Indices of the labels an alert firing at ``at`` on this series and kind matches."""
+    return tuple(
+        i
+        for i, label in enumerate(labels)
+        if label.start - slack_s <= at <= label.end and label.covers(service, route, kind)
+    )
 
 
 class Replay:
@@ -252,11 +274,8 @@ class Replay:
 
     def _fire(self, alert: Alert) -> Fire:
         at = alert.updated_at
-        labels = tuple(
-            i
-            for i, label in enumerate(self.labels)
-            if label.start - self.slack_s <= at <= label.end
-            and label.covers(alert.service, alert.route, alert.kind)
+        labels = matching_labels(
+            self.labels, alert.service, alert.route, alert.kind, at, self.slack_s
         )
         actions: tuple[str, ...] = ()
         if self.runbook is not None:
@@ -276,6 +295,7 @@ class Replay:
     def _result(
         self, candidate: Candidate, fires: list[Fire], span: float, events: int, late: int
     ) -> BacktestResult:
+        fires = sorted(fires, key=fire_order)
         by_series: dict[tuple[str, str, AlertKind], list[Fire]] = {}
         for fire in fires:
             by_series.setdefault((fire.service, fire.route, fire.kind), []).append(fire)
@@ -475,11 +495,11 @@ SUMMARY_COLUMNS = (
     "alerts",
     "TP",
     "FP",
-    "precision",
+    "prec.",
     "recall",
-    "false alarms/day",
-    "median TTD",
-    "max TTD",
+    "FA/day",
+    "TTD med",
+    "TTD max",
 )
 SERIES_COLUMNS = ("series", "kind", "alerts", "TP", "FP", "labels", "detected", "median TTD")
 

@@ -43,6 +43,7 @@ from stanch.evaluation.tune import (
     DEFAULT_BUDGET,
     DEFAULT_FIRE_AFTER,
     TUNED,
+    Proposal,
     coerce_setting,
     load_detection_config,
     make_sweep,
@@ -113,7 +114,8 @@ def _inputs(history: Path, labels: Path, config: Path | None) -> tuple[list[Labe
 
 
 def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
-    """``["spike_threshold=4,6", "fire_after=2"]`` -> values per setting; ValueError says why."""
+    """``["spike_threshold=4,6", "fire_after=2"]`` -> values per setting (a repeated name adds
+    values); ValueError says why."""
     grid: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, raw = spec.partition("=")
@@ -129,7 +131,7 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
                 values.append(coerce_setting(name, number))
             except ValueError as exc:
                 raise ValueError(f"--grid {name}={text.strip()}: {exc}") from None
-        grid[name] = values
+        grid.setdefault(name, []).extend(values)
     return grid
 
 
@@ -137,6 +139,8 @@ def grid_candidates(base: Candidate, grid: dict[str, list[Any]]) -> list[Candida
     """``base``, then one candidate per combination of ``grid`` values (set everywhere)."""
     candidates = [base]
     names = list(grid)
+    if not names:
+        return candidates
     for combo in itertools.product(*(grid[n] for n in names)):
         changes = dict(zip(names, combo, strict=True))
         candidates.append(
@@ -168,6 +172,26 @@ def series_table(result: BacktestResult) -> Table:
     return table
 
 
+def proposal_table(proposal: Proposal) -> Table:
+    """Signals whose threshold moves, that find labeled incidents, or that stay over budget."""
+    table = Table(title=f"Proposal (budget: {proposal.budget:g} false alarms/day per route+kind)")
+    for i, column in enumerate(("route", "kind", "threshold", "fire_after", "found", "FA/day")):
+        table.add_column(column, justify="left" if i < 3 else "right")
+    for s in proposal.signals:
+        if s.current == s.proposed and not s.detected and s.budget_met:
+            continue
+        fa = f"{s.current_false_alarms_per_day:.2f} → {s.false_alarms_per_day:.2f}"
+        table.add_row(
+            escape(s.route),
+            s.kind.value,
+            f"{s.param} {s.current:g} → {s.proposed:g}",
+            f"{s.current_fire_after} → {s.fire_after}",
+            f"{s.detected}/{s.labels}" if s.labels else "—",
+            fa if s.budget_met else f"[red]{fa}[/]",
+        )
+    return table
+
+
 def _speed(result: BacktestResult, wall: float) -> str:
     wall = max(wall, 1e-9)
     what = f"{result.events / wall:,.0f} events/s" if result.events else ""
@@ -187,7 +211,10 @@ def backtest_command(
         None, "--runbook", help="Count the actions this runbook would have proposed."
     ),
     grid: list[str] | None = typer.Option(
-        None, "--grid", help="NAME=V1,V2: also try these values (repeatable: every combination)."
+        None,
+        "--grid",
+        metavar="NAME=V1,V2",
+        help="Also try these values of a setting (repeatable: every combination is tried).",
     ),
     slack: float = SlackOption,
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown report."),
@@ -239,10 +266,16 @@ def tune_command(
     ),
     out: Path | None = typer.Option(None, "--out", help="Write the proposed settings here."),
     grid: list[str] | None = typer.Option(
-        None, "--grid", help=f"NAME=V1,V2: threshold values to try ({', '.join(TUNED.values())})."
+        None,
+        "--grid",
+        metavar="NAME=V1,V2",
+        help=f"Threshold values to try instead of the default grid ({', '.join(TUNED.values())}).",
     ),
     fire_after: str = typer.Option(
-        ",".join(map(str, DEFAULT_FIRE_AFTER)), "--fire-after", help="fire_after values to try."
+        ",".join(map(str, DEFAULT_FIRE_AFTER)),
+        "--fire-after",
+        metavar="N,N",
+        help="fire_after values to try.",
     ),
     slack: float = SlackOption,
 ) -> None:
@@ -262,22 +295,7 @@ def tune_command(
     )
     proposal = propose(sweep, results, budget=budget)
     wall = time.perf_counter() - started
-    table = Table(title=f"Proposal (budget {budget:g} false alarms/day per route and kind)")
-    for column in ("route", "kind", "setting", "now", "proposed", "fire_after", "why"):
-        table.add_column(column)
-    for s in proposal.signals:
-        if s.changed or s.labels or not s.budget_met:
-            flag = "" if s.budget_met else "[red]over budget[/] "
-            table.add_row(
-                escape(s.route),
-                s.kind.value,
-                s.param,
-                f"{s.current:g}",
-                f"{s.proposed:g}",
-                f"{s.current_fire_after} → {s.fire_after}",
-                flag + escape(s.reason),
-            )
-    console.print(table)
+    console.print(proposal_table(proposal))
     console.print(results_table([proposal.baseline, proposal.result]))
     after_name = str(out) if out is not None else "proposed"
     diff = proposal.diff(before_name=current_name, after_name=after_name)

@@ -30,6 +30,11 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+@eval_app.callback()
+def _group() -> None:
+    """Evaluate detectors on labeled benchmarks."""
+
+
 def _fail(message: str) -> None:
     err.print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(2)
@@ -90,7 +95,7 @@ def nab(
 
 def _summary_table(detector: str, results: tuple[ProfileResult, ...]) -> Table:
     table = Table(title=f"NAB v1.1 — {detector}")
-    table.add_column("profile")
+    table.add_column("profile", no_wrap=True)
     table.add_column("normalized", justify="right")
     table.add_column("raw", justify="right")
     table.add_column("threshold", justify="right")

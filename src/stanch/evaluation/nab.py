@@ -21,7 +21,7 @@ that move scores by whole points:
 >>> f = ScoredFile("a.csv", scores=(0.0,) * 20 + (1.0,) + (0.0,) * 79, windows=(Window(18, 27),))
 >>> r = optimize([f], STANDARD)
 >>> r.threshold, round(r.raw, 4), r.normalized > 90
-(1.0, 0.9722, True)
+(1.0, 0.9771, True)
 """
 
 from __future__ import annotations

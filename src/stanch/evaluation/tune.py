@@ -37,14 +37,18 @@ hysteresis see only their own series and threshold, candidate ``i`` sets the ``i
   value with the most signals in budget, then most incidents found, fastest, fewest false
   alarms wins (ties keep the value in use).
 
-The proposal is scored by recombining the replayed results (exact, as above), and rendered in
-the same normal form as the current file, so the unified diff holds only what changed.
+A value every replayed route agrees on becomes the default (routes outside the history then
+take it too: the diff shows it); a route that resolves to its choice needs no entry. The
+proposal is scored by recombining the replayed results (exact, as above), and rendered in the
+same normal form as the current file, so the unified diff holds only what changed (comments
+in the current file are not carried over).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -61,6 +65,7 @@ from stanch.evaluation.backtest import (
     Candidate,
     Fire,
     SeriesStats,
+    fire_order,
     merge_detections,
     route_config,
 )
@@ -371,6 +376,10 @@ def _cells(result: BacktestResult) -> dict[tuple[str, AlertKind], _Cell]:
     }
 
 
+_Choice = tuple[int, dict[AlertKind, int]]
+"""(index into ``fire_after``, threshold index per alert kind) for one route."""
+
+
 def propose(
     sweep: Sweep, results: Sequence[BacktestResult], *, budget: float = DEFAULT_BUDGET
 ) -> Proposal:
@@ -379,62 +388,40 @@ def propose(
         raise ValueError("results must match the sweep's candidates one to one")
     days = results[0].days
     cells = [_cells(r) for r in results]
-    routes = sorted({route for route, _ in cells[0]})
     current = sweep.current
-    size = sweep.size
-    chosen: dict[str, tuple[int, dict[AlertKind, int]]] = {}
+    now: dict[str, _Choice] = {}
+    chosen: dict[str, _Choice] = {}
     signals: list[SignalProposal] = []
-    for route in routes:
+    for route in sorted({route for route, _ in cells[0]}):
         config = current.config_for(route)
-        f_now = sweep.fire_after.index(config.fire_after)
-        now_index = {k: sweep.index_of(p, getattr(config, p)) for k, p in TUNED.items()}
-        best: tuple[tuple[Any, ...], int, dict[AlertKind, int]] | None = None
-        for f in range(len(sweep.fire_after)):
-            picks = {
-                kind: _pick(
-                    [cells[f * size + i][(route, kind)] for i in range(size)],
-                    now_index[kind],
-                    days,
-                    budget,
-                )
-                for kind in TUNED
-            }
-            picked = [cells[f * size + i][(route, k)] for k, i in picks.items()]
-            found = merge_detections(c.detections for c in picked)
-            score = (
-                sum(c.false_positives / days <= budget for c in picked) if days > 0 else 0,
-                len(found),
-                -sum(found.values()),
-                -sum(c.false_positives for c in picked),
-                f == f_now,
-                -f,
-            )
-            if best is None or score > best[0]:
-                best = (score, f, picks)
-        assert best is not None
-        _, f, picks = best
-        chosen[route] = (f, picks)
+        now[route] = (
+            sweep.fire_after.index(config.fire_after),
+            {k: sweep.index_of(p, getattr(config, p)) for k, p in TUNED.items()},
+        )
+        chosen[route] = _choose(route, sweep, cells, now[route], days, budget)
+        (f_now, i_now), (f, i_new) = now[route], chosen[route]
         for kind, param in TUNED.items():
-            now = cells[f_now * size + now_index[kind]][(route, kind)]
-            new = cells[f * size + picks[kind]][(route, kind)]
-            ttd = sorted(new.detections.values())
+            was = cells[f_now * sweep.size + i_now[kind]][(route, kind)]
+            new = cells[f * sweep.size + i_new[kind]][(route, kind)]
             signals.append(
                 SignalProposal(
                     route=route,
                     kind=kind,
                     param=param,
-                    current=sweep.value(param, now_index[kind]),
-                    proposed=sweep.value(param, picks[kind]),
+                    current=sweep.value(param, i_now[kind]),
+                    proposed=sweep.value(param, i_new[kind]),
                     current_fire_after=sweep.fire_after[f_now],
                     fire_after=sweep.fire_after[f],
                     labels=len(new.labels),
                     detected=len(new.detections),
-                    current_detected=len(now.detections),
+                    current_detected=len(was.detections),
                     false_alarms_per_day=_per_day(new.false_positives, days),
-                    current_false_alarms_per_day=_per_day(now.false_positives, days),
-                    median_ttd=ttd[len(ttd) // 2] if ttd else None,
+                    current_false_alarms_per_day=_per_day(was.false_positives, days),
+                    median_ttd=statistics.median(new.detections.values())
+                    if new.detections
+                    else None,
                     budget_met=_per_day(new.false_positives, days) <= budget,
-                    reason=_reason(now, new, picks[kind] == now_index[kind], days, budget),
+                    reason=_reason(was, new, i_new[kind] == i_now[kind], days, budget),
                 )
             )
     targets: dict[str, DetectionConfig] = {}
@@ -443,23 +430,49 @@ def propose(
         changes["fire_after"] = sweep.fire_after[f]
         targets[route] = replace(current.config_for(route), **changes)
     proposed = _settle(current, targets)
-    now_choice = {
-        route: (
-            sweep.fire_after.index(current.config_for(route).fire_after),
-            {k: sweep.index_of(p, getattr(current.config_for(route), p)) for k, p in TUNED.items()},
-        )
-        for route in routes
-    }
+    baseline = Candidate("current", current.defaults, current.routes)
     return Proposal(
         current=current,
         proposed=proposed,
         signals=tuple(signals),
-        baseline=_recombine(
-            Candidate("current", current.defaults, current.routes), sweep, results, now_choice
-        ),
+        baseline=_recombine(baseline, sweep, results, now),
         result=_recombine(proposed, sweep, results, chosen),
         budget=budget,
     )
+
+
+def _choose(
+    route: str,
+    sweep: Sweep,
+    cells: Sequence[Mapping[tuple[str, AlertKind], _Cell]],
+    now: _Choice,
+    days: float,
+    budget: float,
+) -> _Choice:
+    """The route's fire_after and thresholds: each kind picked under each fire_after, then
+    the fire_after with the most kinds in budget, most incidents found, fastest, fewest false
+    alarms (ties keep the one in use, then the smaller)."""
+    best: tuple[tuple[Any, ...], _Choice] | None = None
+    for f in range(len(sweep.fire_after)):
+        column = [cells[f * sweep.size + i] for i in range(sweep.size)]
+        picks = {
+            kind: _pick([c[(route, kind)] for c in column], now[1][kind], days, budget)
+            for kind in TUNED
+        }
+        picked = [column[i][(route, kind)] for kind, i in picks.items()]
+        found = merge_detections(c.detections for c in picked)
+        score = (
+            sum(_per_day(c.false_positives, days) <= budget for c in picked),
+            len(found),
+            -sum(found.values()),
+            -sum(c.false_positives for c in picked),
+            f == now[0],
+            -f,
+        )
+        if best is None or score > best[0]:
+            best = (score, (f, picks))
+    assert best is not None  # sweep.fire_after is never empty
+    return best[1]
 
 
 def _settle(current: Candidate, targets: Mapping[str, DetectionConfig]) -> Candidate:
@@ -525,7 +538,7 @@ def _recombine(
     candidate: Candidate,
     sweep: Sweep,
     results: Sequence[BacktestResult],
-    choice: Mapping[str, tuple[int, Mapping[AlertKind, int]]],
+    choice: Mapping[str, _Choice],
 ) -> BacktestResult:
     """The result ``candidate`` would get, assembled from the replayed candidates' series."""
     wanted: dict[int, set[tuple[str, AlertKind]]] = {}
@@ -541,7 +554,7 @@ def _recombine(
     first = results[0]
     order = {(r.service, r.route, r.kind): n for n, r in enumerate(first.series)}
     rows.sort(key=lambda r: order[(r.service, r.route, r.kind)])
-    fires.sort(key=lambda f: (f.at, f.service, f.route, f.kind))
+    fires.sort(key=fire_order)
     actions: dict[str, int] = {}
     on_false: dict[str, int] = {}
     for fire in fires:

@@ -83,6 +83,7 @@ class BatchEnsemble:
         scales: tuple[int, ...] = SCALES,
         record_half_life: float = 2000.0,
         margin: float = 1.0,
+        record_lag: int = 72,
         refractory: int = 300,
         period: float = DAY,
         bins: int = 144,
@@ -99,6 +100,7 @@ class BatchEnsemble:
         self.quiet = quiet
         self.scales = tuple(scales)
         self.margin = margin
+        self.record_lag = max(1, record_lag)
         self.refractory = refractory
         self.period = period
         self.bins = bins
@@ -118,6 +120,8 @@ class BatchEnsemble:
         self.sums = np.zeros((len(self.scales), n))
         self.count = np.zeros(n, dtype=np.int64)
         self.record = np.zeros(n)
+        self.pending = np.zeros(n)
+        self.block = np.zeros(n, dtype=np.int64)
         self.peak = np.zeros(n)
         self.age = np.zeros(n, dtype=np.int64)
         self._rows = np.arange(n)
@@ -133,6 +137,8 @@ class BatchEnsemble:
             self.sums,
             self.count,
             self.record,
+            self.pending,
+            self.block,
             self.peak,
             self.age,
         ]
@@ -183,9 +189,13 @@ class BatchEnsemble:
         scoring = mask & (self.count > self.warmup)
         surprise = np.abs(best)
         ratio = surprise / (self.record + self.margin)
-        self.record = np.where(
-            scoring, np.maximum(surprise, self.record * self.record_decay), self.record
-        )
+        record = np.where(scoring, self.record * self.record_decay, self.record)
+        pending = np.where(scoring, np.maximum(self.pending, surprise), self.pending)
+        block = self.block + scoring
+        merge = scoring & (block >= self.record_lag)
+        self.record = np.where(merge, np.maximum(record, pending), record)
+        self.pending = np.where(merge, 0.0, pending)
+        self.block = np.where(merge, 0, block)
         emit = scoring & (self.count > self.quiet)
         score = ratio / (1.0 + ratio)
         rising = emit & (score > self.peak)

@@ -8,7 +8,7 @@ sustained shift (0.5 sigma for 40 points) that no single point reveals still add
 
 Each point is standardized against a robust baseline learned from the past; the sums accumulate
 ``z - drift`` (and ``-z - drift``), and a sum over ``threshold`` is a change. After a change the
-sums restart, so one shift yields one alarm and not one per point.
+baseline restarts at the new level and the sums at zero, so one shift yields one alarm.
 
 >>> import random
 >>> rng = random.Random(3)
@@ -72,7 +72,10 @@ class CusumDetector:
         signed = self._up if self._up >= self._down else -self._down
         score = Score(squash(abs(signed), self.threshold), value, expected, signed)
         if abs(signed) >= self.threshold:
+            # A change was found: the old regime is history. Restart the baseline at the new
+            # level and the sums at zero, so one lasting shift is one alarm.
             self._up = self._down = 0.0
+            base.level = value
         return score
 
     def explain(self, score: Score) -> str:

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import deque
 from typing import ClassVar
 
-from stanch.core.detectors._ew import EwRobust
+from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY, EwRobust
 from stanch.core.detectors.base import NO_DATA, Score
 from stanch.core.detectors.seasonal import DAY, SeasonalBaseline
 
@@ -56,15 +56,19 @@ class EnsembleDetector:
         "_sums",
         "_count",
         "_record",
+        "_pending",
+        "_block",
         "_peak",
         "_age",
         "_why",
     )
     __slots__ = (
         "_age",
+        "_block",
         "_count",
         "_level",
         "_peak",
+        "_pending",
         "_record",
         "_record_decay",
         "_residuals",
@@ -75,6 +79,7 @@ class EnsembleDetector:
         "margin",
         "name",
         "quiet",
+        "record_lag",
         "refractory",
         "scales",
         "warmup",
@@ -89,6 +94,7 @@ class EnsembleDetector:
         scales: tuple[int, ...] = SCALES,
         record_half_life: float = 2000.0,
         margin: float = 1.0,
+        record_lag: int = 72,
         refractory: int = 300,
         period: float = DAY,
         bins: int = 144,
@@ -104,6 +110,7 @@ class EnsembleDetector:
         self.quiet = quiet
         self.scales = tuple(scales)
         self.margin = margin
+        self.record_lag = max(1, record_lag)
         self.refractory = refractory
         self.name = name
         self._record_decay = 0.5 ** (1.0 / record_half_life)
@@ -117,11 +124,13 @@ class EnsembleDetector:
             warmup=warmup,
             clip=clip,
         )
-        self._scales = [EwRobust(alpha, warmup, clip) for _ in self.scales]
+        self._scales = _MultiEw(len(self.scales), alpha, warmup, clip)
         self._residuals: deque[float] = deque([0.0] * max(self.scales), maxlen=max(self.scales))
         self._sums = [0.0] * len(self.scales)
         self._count = 0
         self._record = 0.0
+        self._pending = 0.0
+        self._block = 0
         self._peak = 0.0
         self._age = 0
         # Why the last score: (seasonal expectation used, index of the driving scale, its z).
@@ -151,10 +160,9 @@ class EnsembleDetector:
         best_i = 0
         for i, k in enumerate(self.scales):
             self._sums[i] += residual - ring[n - k]
-            stat = self._scales[i]
             mean = self._sums[i] / k
-            z = stat.z(mean) if stat.count else 0.0
-            stat.learn(mean, z)
+            z = self._scales.z(i, mean)
+            self._scales.learn(i, mean, z)
             if abs(z) > abs(best):
                 best, best_i = z, i
         ring.append(residual)
@@ -163,7 +171,15 @@ class EnsembleDetector:
             return Score(0.0, value, expected, 0.0, warming=True)
         surprise = abs(best)
         ratio = surprise / (self._record + self.margin)
-        self._record = max(surprise, self._record * self._record_decay)
+        # The record learns with a lag of up to ``record_lag`` points, so an event that grows
+        # (a shift seen first at scale 6, then more clearly at 24) is not measured against itself.
+        self._record *= self._record_decay
+        self._pending = max(self._pending, surprise)
+        self._block += 1
+        if self._block >= self.record_lag:
+            self._record = max(self._record, self._pending)
+            self._pending = 0.0
+            self._block = 0
         if self._count <= self.quiet:
             return Score(0.0, value, expected, best, warming=True)
         self._why = [1.0 if seasonal else 0.0, float(best_i), best]
@@ -191,3 +207,42 @@ class EnsembleDetector:
             f"{score.observed:.4g} vs {score.expected:.4g} {basis}, z={z:+.1f} ({over}); "
             f"{'new' if score.value >= 0.5 else 'no new'} record surprise"
         )
+
+
+class _MultiEw:
+    """One :class:`EwRobust` per time scale, kept as flat lists so snapshots stay plain JSON."""
+
+    STATE: ClassVar[tuple[str, ...]] = ("level", "dev", "count")
+    __slots__ = ("alpha", "clip", "count", "dev", "level", "warmup")
+
+    def __init__(self, n: int, alpha: float, warmup: int, clip: float) -> None:
+        self.alpha = alpha
+        self.warmup = warmup
+        self.clip = clip
+        self.level = [0.0] * n
+        self.dev = [0.0] * n
+        self.count = [0] * n
+
+    def z(self, i: int, x: float) -> float:
+        if not self.count[i]:
+            return 0.0
+        return (x - self.level[i]) / _spread(self.dev[i], self.level[i])
+
+    def learn(self, i: int, x: float, z: float) -> None:
+        count = self.count[i] = self.count[i] + 1
+        if count == 1:
+            self.level[i] = x
+            return
+        level = self.level[i]
+        alpha = self.alpha
+        if count <= self.warmup:
+            alpha = max(alpha, 1.0 / count)
+            target = x
+        else:
+            target = level + max(-self.clip, min(self.clip, z)) * _spread(self.dev[i], level)
+        self.dev[i] += alpha * (abs(target - level) - self.dev[i])
+        self.level[i] = level + alpha * (target - level)
+
+
+def _spread(dev: float, level: float) -> float:
+    return max(dev * MAD_TO_SIGMA, 1e-9 * abs(level), TINY)

@@ -120,6 +120,14 @@ async def post_events(
     ctx: Ctx,
     _: Any = Depends(require(Permission.INGEST)),
 ) -> Any:
+    """Take a batch of one service's request events, whole or not at all.
+
+    Each event is ``[ts, method, route_template, status, latency_s, client, enforced]``
+    (``stanch.buffer.RawEvent``). ``Content-Encoding: gzip`` is accepted. 422 names the index
+    of each bad event (``["body", "events", i, field]``), including timestamps outside the
+    server's window (300 s back, 60 s ahead); 503 with ``Retry-After`` means the buffer is
+    full: keep the batch and retry.
+    """
     now = ctx.now()
     oldest = now - ctx.settings.max_event_age_s
     newest = now + ctx.settings.max_event_ahead_s
@@ -164,14 +172,21 @@ async def get_policy(
     wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_S, description="Long-poll for up to S seconds"),
     _: Any = Depends(require(Permission.POLICY)),
 ) -> Response:
+    """The service's policy (``Policy.to_dict``) with ``ETag: "<version>"``.
+
+    With ``If-None-Match`` naming the current version: 304 at once, or with ``wait=S`` as
+    soon as the policy changes (200) or after S seconds (304). Unknown services have the
+    empty policy, version 0.
+    """
+
     def version() -> int:
         policy = ctx.engine.policies.get(service)
         return policy.version if policy else 0
 
     current = version()
-    if _matches(request.headers.get("if-none-match"), current):
-        if wait <= 0 or not await ctx.policy_watch.wait(version, current, wait):
-            return Response(status_code=304, headers={"ETag": _etag(current)})
+    fresh = _matches(request.headers.get("if-none-match"), current)
+    if fresh and (wait <= 0 or not await ctx.policy_watch.wait(version, current, wait)):
+        return Response(status_code=304, headers={"ETag": _etag(current)})
     policy = ctx.engine.policies.get(service) or Policy(service)
     return JSONResponse(policy.to_dict(), headers={"ETag": _etag(policy.version)})
 

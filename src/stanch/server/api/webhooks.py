@@ -18,6 +18,7 @@ own endpoints (same bodies, 202 answers, 400 ``invalid event``, 512 KB limit, de
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -151,10 +152,9 @@ def _apply(
     if outcome.verb == "resolve" and known.is_firing:
         return engine.ingest_alert(known.resolve(now), now)
     if outcome.verb == "acknowledge":
-        try:
+        # An incident closed meanwhile: PagerDuty drops such acknowledgements too.
+        with contextlib.suppress(IllegalTransition):
             engine.acknowledge(incident_id, actor=principal.name, now=now)
-        except IllegalTransition:
-            pass  # the incident closed meanwhile: PagerDuty drops such acks too
     return incident_id
 
 

@@ -1,0 +1,18 @@
+"""The ``/api/v1`` routers; :data:`ROUTERS` is what :func:`stanch.server.app.create_app` mounts."""
+
+from fastapi import APIRouter
+
+from stanch.server.api import actions, admin, config, incidents, ingest, reports, runbook, webhooks
+
+ROUTERS: tuple[APIRouter, ...] = (
+    ingest.router,
+    webhooks.router,
+    reports.router,
+    incidents.router,
+    actions.router,
+    runbook.router,
+    config.router,
+    admin.router,
+)
+
+__all__ = ["ROUTERS"]

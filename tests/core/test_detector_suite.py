@@ -1,0 +1,272 @@
+"""The detector suite: one contract run over every detector, then each new detector's behaviour.
+
+The contract (after river's ``checks/``): deterministic for a seeded stream, causal (a point's
+score never depends on later points), bounded state, scores in [0, 1], a warm-up before any
+verdict, and a snapshot that restores to the same future.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import math
+import random
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from stanch.core.detectors import (
+    BurnRateDetector,
+    CusumDetector,
+    Detector,
+    EnsembleDetector,
+    ErrorBurstDetector,
+    RobustBaseline,
+    SeasonalBaseline,
+)
+from stanch.core.detectors import batch as batch_module
+from stanch.core.detectors import changepoint as changepoint_module
+from stanch.core.detectors import ensemble as ensemble_module
+from stanch.core.detectors import seasonal as seasonal_module
+from stanch.core.detectors.batch import BatchEnsemble
+from stanch.core.detectors.state import restore, snapshot
+
+Point = tuple[float, float, float]  # (t, value, weight)
+STEP = 300.0  # 5-minute points: the seasonal profile sees several days in a few thousand points
+
+
+def metric_stream(seed: int, n: int) -> list[Point]:
+    """A daily-seasonal metric with noise and a few spikes."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        t = 1.7e9 + i * STEP
+        daily = 20.0 * math.sin(2 * math.pi * (t % 86400) / 86400)
+        spike = 40.0 if rng.random() < 0.003 else 0.0
+        out.append((t, 100.0 + daily + rng.gauss(0, 3) + spike, 1.0))
+    return out
+
+
+def error_stream(seed: int, n: int) -> list[Point]:
+    """(errors, served) per point: a low error rate with occasional bursts."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        served = float(rng.randint(50, 150))
+        p = 0.3 if rng.random() < 0.01 else 0.005
+        errors = float(sum(rng.random() < p for _ in range(int(served))))
+        out.append((float(i), errors, served))
+    return out
+
+
+DETECTORS: dict[str, tuple[Callable[[], Detector], Callable[[int, int], list[Point]]]] = {
+    "ensemble": (EnsembleDetector, metric_stream),
+    "seasonal": (SeasonalBaseline, metric_stream),
+    "cusum": (CusumDetector, metric_stream),
+    "robust": (lambda: RobustBaseline(half_life=200, warmup=50), metric_stream),
+    "error_burst": (lambda: ErrorBurstDetector(warmup=50), error_stream),
+    "burn_rate": (lambda: BurnRateDetector(long_points=120, short_points=10), error_stream),
+}
+NAMES = sorted(DETECTORS)
+
+
+def run(detector: Detector, points: list[Point]) -> list[float]:
+    return [detector.update(t, v, w).value for t, v, w in points]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_scores(name: str) -> None:
+    """Two fresh detectors fed the same seeded stream agree exactly."""
+    factory, stream = DETECTORS[name]
+    points = stream(1, 2000)
+    assert run(factory(), points) == run(factory(), points)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_look_ahead(name: str) -> None:
+    """Changing the future never changes a past score."""
+    factory, stream = DETECTORS[name]
+    head = stream(2, 1500)
+    tail_a, tail_b = stream(3, 300), stream(4, 300)
+    step = head[1][0] - head[0][0]
+
+    def after_head(tail: list[Point]) -> list[Point]:
+        return [(head[-1][0] + (i + 1) * step, v, w) for i, (_, v, w) in enumerate(tail)]
+
+    a = run(factory(), head + after_head(tail_a))
+    b = run(factory(), head + after_head(tail_b))
+    assert a[: len(head)] == b[: len(head)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_in_unit_interval_and_finite(name: str) -> None:
+    """Every score is a finite number in [0, 1], and so are the explanation fields' types."""
+    factory, stream = DETECTORS[name]
+    detector = factory()
+    for t, v, w in stream(5, 3000):
+        s = detector.update(t, v, w)
+        assert 0.0 <= s.value <= 1.0
+        assert math.isfinite(s.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_is_no_data_and_does_not_poison_state(name: str) -> None:
+    """A NaN point yields a no-data score and later points score as if it never came."""
+    factory, stream = DETECTORS[name]
+    points = stream(6, 1200)
+    clean = run(factory(), points)
+    with_gap = factory()
+    scores = []
+    for i, (t, v, w) in enumerate(points):
+        if i == 700:
+            assert not with_gap.update(t, math.nan, w).has_data
+        scores.append(with_gap.update(t, v, w).value)
+    assert scores == clean
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_warm_up_gives_no_verdict(name: str) -> None:
+    """The first points are judged against too little history: no alarm, marked warming."""
+    factory, stream = DETECTORS[name]
+    detector = factory()
+    first = [detector.update(t, v, w) for t, v, w in stream(7, 10)]
+    assert all(s.value < 0.5 for s in first)
+    assert first[0].warming or not first[0].has_data or name == "burn_rate"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bounded_memory(name: str) -> None:
+    """Learned state does not grow with the series: 20x more points, same snapshot size."""
+    factory, stream = DETECTORS[name]
+    points = stream(8, 20_000)
+    short, long = factory(), factory()
+    run(short, points[:1000])
+    run(long, points)
+    size_short = len(json.dumps(snapshot(short)))
+    size_long = len(json.dumps(snapshot(long)))
+    assert size_long <= size_short * 1.5 + 200
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_snapshot_restores_the_same_future(name: str) -> None:
+    """A detector restored from a JSON snapshot scores the rest of the stream identically."""
+    factory, stream = DETECTORS[name]
+    points = stream(9, 2500)
+    original = factory()
+    run(original, points[:1500])
+    copy = factory()
+    restore(copy, json.loads(json.dumps(snapshot(original))))
+    assert run(copy, points[1500:]) == run(original, points[1500:])
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def calm(detector: Detector, n: int, seed: int = 0, sigma: float = 2.0) -> list[float]:
+    rng = random.Random(seed)
+    return [detector.update(1.7e9 + i * STEP, 50 + rng.gauss(0, sigma)).value for i in range(n)]
+
+
+def test_ensemble_is_quiet_on_noise_and_fires_once_on_a_spike() -> None:
+    """Gaussian noise raises no alarm after warm-up; a spike does, and only at its first point."""
+    d = EnsembleDetector()
+    assert max(calm(d, 3000)[300:]) < 0.5
+    t0 = 1.7e9 + 3000 * STEP
+    first = d.update(t0, 90.0)
+    rng = random.Random(5)
+    after = [d.update(t0 + (i + 1) * STEP, 50 + rng.gauss(0, 2)).value for i in range(50)]
+    assert first.value >= 0.5
+    assert max(after) < 0.5  # the spike's echo in the longer scales is not news again
+
+
+def test_ensemble_catches_a_modest_level_shift_through_its_long_scale() -> None:
+    """A 1.5-sigma shift is invisible point by point but not over 24 points."""
+    d = EnsembleDetector()
+    calm(d, 3000, sigma=2.0)
+    rng = random.Random(1)
+    t0 = 1.7e9 + 3000 * STEP
+    shifted = [d.update(t0 + i * STEP, 53 + rng.gauss(0, 2)) for i in range(60)]
+    assert max(s.value for s in shifted) >= 0.5
+    fired = next(s for s in shifted if s.value >= 0.5)
+    assert "mean of last" in d.explain(fired) or "this point" in d.explain(fired)
+
+
+def test_ensemble_learns_a_daily_square_wave_as_normal() -> None:
+    """Edges of a daily on/off pattern are expected once the seasonal profile has seen days."""
+    d = EnsembleDetector()
+    scores = []
+    for i in range(288 * 12):
+        t = 1.7e9 + i * STEP
+        on = 8 <= (t % 86400) / 3600 < 20
+        scores.append(d.update(t, 80.0 if on else 20.0).value)
+    assert max(scores[288 * 4 :]) < 0.5
+
+
+def test_ensemble_flags_a_missing_daily_peak() -> None:
+    """Staying low when the profile expects the daily high is an anomaly (seasonal baseline)."""
+    d = EnsembleDetector()
+    rng = random.Random(2)
+    t = 1.7e9
+    for i in range(288 * 10):
+        t = 1.7e9 + i * STEP
+        on = 8 <= (t % 86400) / 3600 < 20
+        d.update(t, (80.0 if on else 20.0) + rng.gauss(0, 1))
+    day = 1.7e9 + 288 * 10 * STEP
+    scores = [d.update(day + i * STEP, 20.0 + rng.gauss(0, 1)) for i in range(288)]
+    hit = [s for s in scores if s.value >= 0.5]
+    assert hit
+    assert "time of day" in d.explain(hit[0])
+
+
+def test_seasonal_explains_against_the_time_of_day() -> None:
+    """The explanation names the usual value for this time."""
+    d = SeasonalBaseline(bins=24, warmup=48)
+    for h in range(24 * 7):
+        d.update(h * 3600.0, 100.0 if (h % 24) >= 12 else 10.0)
+    s = d.update(24 * 7 * 3600.0 + 14 * 3600, 10.0)
+    assert s.expected == pytest.approx(100.0, rel=0.05)
+    assert "usual at this time of day" in d.explain(s)
+
+
+def test_cusum_fires_once_per_shift() -> None:
+    """After a change is reported the sums restart: a lasting shift is one alarm, not hundreds."""
+    d = CusumDetector(warmup=50)
+    rng = random.Random(3)
+    for t in range(500):
+        d.update(float(t), rng.gauss(10, 1))
+    alarms = sum(d.update(float(t), rng.gauss(12, 1)).value >= 0.5 for t in range(500, 560))
+    assert 1 <= alarms <= 6
+    s = d.update(600.0, 30.0)
+    assert "shift up" in d.explain(s)
+
+
+def test_batch_ensemble_matches_scalar_ensemble() -> None:
+    """The numpy batch API gives the scalar detector's scores, NaN gaps included."""
+    rng = np.random.default_rng(1)
+    n, steps = 5, 2500
+    values = 50 + rng.normal(0, 3, (steps, n))
+    values[:, 1] += 30 * np.sin(np.arange(steps) * 2 * np.pi / 288)
+    values[1500:1530, 2] += 25
+    values[rng.random((steps, n)) < 0.02] = np.nan
+    batch = BatchEnsemble(n)
+    scalars = [EnsembleDetector() for _ in range(n)]
+    for i in range(steps):
+        t = 1.7e9 + i * STEP
+        got = batch.update(t, values[i])
+        want = [d.update(t, float(values[i, j])).value for j, d in enumerate(scalars)]
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_batch_ensemble_state_fits_2kb_per_series() -> None:
+    """The memory budget: at most 2 KB of learned state per series."""
+    assert BatchEnsemble(100).nbytes() / 100 <= 2048
+
+
+@pytest.mark.parametrize(
+    "module", [ensemble_module, seasonal_module, changepoint_module, batch_module]
+)
+def test_module_doctests_pass(module: ModuleType) -> None:
+    """Each detector's seeded docstring example stays true."""
+    assert doctest.testmod(module).failed == 0

@@ -1,0 +1,534 @@
+"""Backtests: history readers, labels, alert-to-label matching, and full replays."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from stanch.core.alerts import AlertKind
+from stanch.core.detection import DetectionConfig
+from stanch.core.errors import ValidationError
+from stanch.core.events import RequestEvent
+from stanch.core.runbook import load_runbook
+from stanch.core.series import SeriesKey
+from stanch.core.windows import Point
+from stanch.demo.scenario import DEFAULT_RUNBOOK, DEMO_START
+from stanch.demo.synthetic import synthetic_events
+from stanch.demo.traffic import Flood, TrafficProfile
+from stanch.evaluation.backtest import (
+    BacktestResult,
+    Candidate,
+    EventWindows,
+    Fire,
+    backtest_events,
+    backtest_file,
+    backtest_points,
+    matching_labels,
+    render_markdown,
+    route_config,
+)
+from stanch.evaluation.backtest_cli import backtest_app
+from stanch.evaluation.history import (
+    Label,
+    PointRecorder,
+    load_labels,
+    parse_time,
+    read_events,
+    read_points,
+    sniff_format,
+)
+
+S = DEMO_START
+DURATION_S = 1800.0
+FLOOD = Flood("scraper-7", "GET", "/search?q=lamp", S + 900, S + 1140, multiplier=20.0)
+BURST = (S + 1380.0, S + 1500.0)  # every checkout fails
+LABELS = [
+    Label("shop", FLOOD.start, FLOOD.end, route="GET /search", name="search-flood"),
+    Label("shop", *BURST, route="POST /checkout", kind=AlertKind.ERROR_BURST),
+]
+
+
+def incident_events() -> Iterator[RequestEvent]:
+    """30 minutes of the shop: a search flood at 15 min and failing checkouts at 23 min."""
+    for batch in synthetic_events(S, DURATION_S, TrafficProfile(), seed=3, floods=[FLOOD]):
+        for event in batch:
+            if event.route == "/checkout" and BURST[0] <= event.ts < BURST[1]:
+                event = dataclasses.replace(event, status=503)
+            yield event
+
+
+def event_row(e: RequestEvent) -> dict[str, object]:
+    return {
+        "ts": e.ts,
+        "service": e.service,
+        "method": e.method,
+        "route": e.route,
+        "status": e.status,
+        "latency_s": e.latency_s,
+        "client": e.client,
+    }
+
+
+@pytest.fixture(scope="module")
+def events() -> list[RequestEvent]:
+    return list(incident_events())
+
+
+@pytest.fixture(scope="module")
+def points(events: list[RequestEvent]) -> list[Point]:
+    return [p for batch in EventWindows().batches(events) for p in batch]
+
+
+@pytest.fixture(scope="module")
+def points_file(points: list[Point], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("history") / "points.jsonl"
+    with PointRecorder(path) as recorder:
+        recorder.write(points)
+    return path
+
+
+@pytest.fixture(scope="module")
+def default_result(points: list[Point]) -> BacktestResult:
+    return backtest_points(points, [Candidate("default")], LABELS)[0]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+GOOD_EVENT = json.dumps(
+    {
+        "ts": 100.5,
+        "service": "shop",
+        "method": "get",
+        "route": "/search",
+        "status": 200,
+        "latency_s": 0.04,
+        "client": "c1",
+    }
+)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def test_events_reader_parses_rows_and_skips_blank_lines(tmp_path: Path) -> None:
+    """Each JSON line becomes a RequestEvent; blank lines are skipped; methods are upper-cased."""
+    iso = json.dumps({**json.loads(GOOD_EVENT), "ts": "1970-01-01T00:01:40Z", "extra": 1})
+    path = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT, "", "  ", iso])
+    events = list(read_events(path))
+    assert [e.ts for e in events] == [100.5, 100.0]
+    assert events[0] == RequestEvent(100.5, "shop", "GET", "/search", 200, 0.04, "c1")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("{not json", ":3: (json): not a valid JSON object"),
+        ("[1, 2]", ":3: (row): expected a JSON object, got list"),
+        ('{"ts": 1}', ":3: service: required field missing"),
+        (GOOD_EVENT.replace("200", "700"), ":3: status: expected an HTTP status 100..599"),
+        (GOOD_EVENT.replace("200", "true"), ":3: status: expected an HTTP status"),
+        (GOOD_EVENT.replace("0.04", "-1"), ":3: latency_s: must be >= 0"),
+        (GOOD_EVENT.replace("100.5", '"yesterday"'), ":3: ts: expected epoch seconds"),
+        (GOOD_EVENT.replace("100.5", "1" + "0" * 400), ":3: ts: time out of range"),
+        (GOOD_EVENT.replace("100.5", "NaN"), ":3: ts: time must be finite"),
+        (GOOD_EVENT.replace('"shop"', '""'), ":3: service: expected a non-empty string"),
+        (GOOD_EVENT.replace('"c1"', "5"), ":3: client: expected a non-empty string"),
+    ],
+)
+def test_events_reader_names_file_line_and_field(tmp_path: Path, line: str, expected: str) -> None:
+    """A bad row stops the replay with file:line: field: problem (lines count blank ones)."""
+    path = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT, "", line])
+    with pytest.raises(ValidationError) as info:
+        list(read_events(path))
+    assert str(info.value).startswith(f"{path}{expected}")
+
+
+def test_missing_history_file_is_a_validation_error(tmp_path: Path) -> None:
+    """An unreadable file is reported like a bad row, at line 1."""
+    with pytest.raises(ValidationError, match=r"nope\.jsonl:1: \(file\): cannot read"):
+        list(read_events(tmp_path / "nope.jsonl"))
+
+
+@given(st.lists(st.one_of(st.binary(), st.text().map(str.encode)), max_size=5))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_events_reader_raises_only_validation_errors(lines: list[bytes]) -> None:
+    """Whatever bytes the lines hold, reading them yields events or raises ValidationError."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "h.jsonl"
+        path.write_bytes(b"\n".join(lines))
+        with contextlib.suppress(ValidationError):
+            list(read_events(path))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["ts", "service", "method", "route", "status", "latency_s", "client"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.integers(min_value=10**308, max_value=10**400),
+            st.floats(),
+            st.text(max_size=5),
+            st.lists(st.integers(), max_size=2),
+        ),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_events_reader_refuses_bad_json_values_cleanly(row: dict[str, object]) -> None:
+    """JSON objects of the right shape but wrong values are refused with ValidationError."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "h.jsonl"
+        path.write_text(json.dumps(row), encoding="utf-8")
+        message = f"{path}:1: (valid)"
+        try:
+            list(read_events(path))
+        except ValidationError as exc:
+            message = str(exc)
+        assert message.startswith(f"{path}:1: ")
+
+
+def test_points_round_trip_through_the_recorder(points: list[Point], points_file: Path) -> None:
+    """PointRecorder writes what read_points reads back: same series, counts and quantiles."""
+    back = list(read_points(points_file))
+    assert len(back) == len(points)
+    for a, b in zip(points[:2000], back[:2000], strict=True):
+        assert (a.key, a.t, a.interval, a.requests, a.errors, a.served) == (
+            b.key,
+            b.t,
+            b.interval,
+            b.requests,
+            b.errors,
+            b.served,
+        )
+        for q in ("p50", "p95", "p99"):
+            x, y = getattr(a, q), getattr(b, q)
+            assert x == y or (math.isnan(x) and math.isnan(y))
+        top = sorted(a.clients.items(), key=lambda kv: (-kv[1].requests, kv[0]))[:10]
+        assert b.clients == dict(top)
+
+
+def test_points_csv_reads_service_wide_rows_and_empty_quantiles(tmp_path: Path) -> None:
+    """CSV points: ``*`` is the service series, an empty quantile is NaN, interval defaults."""
+    path = write_lines(
+        tmp_path / "p.csv",
+        [
+            "ts,service,route,requests,errors,p50,p95,p99,enforced",
+            "60,shop,*,10,1,0.01,0.02,0.03,2",
+            "60,shop,GET /search,0,0,,,,",
+        ],
+    )
+    first, second = read_points(path, interval=60.0)
+    assert first.key == SeriesKey("shop", "*")
+    assert (first.requests, first.served, first.errors, first.enforced) == (10, 8, 1, 2)
+    assert first.interval == 60.0
+    assert math.isnan(second.p95)
+    assert sniff_format(path) == "points"
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["ts,service,route,requests"], ":1: (header): missing column(s) errors, p50"),
+        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,2,,,"], ":2: errors: 2 is"),
+        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,search,1,0,,,"], ":2: route:"),
+        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,x,0,,,"], ":2: requests:"),
+        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,0,,,", "1,2"], ":3: (row)"),
+        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,0,-1,,"], ":2: p50: must"),
+    ],
+)
+def test_points_csv_bad_rows_name_line_and_field(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
+    """A bad CSV row is reported with its line and column."""
+    path = write_lines(tmp_path / "p.csv", lines)
+    with pytest.raises(ValidationError) as info:
+        list(read_points(path))
+    assert str(info.value).startswith(f"{path}{expected}")
+
+
+def test_sniff_format_tells_events_from_points(tmp_path: Path, points_file: Path) -> None:
+    """JSONL with ``requests`` holds points; anything else is read as events."""
+    assert sniff_format(points_file) == "points"
+    assert sniff_format(write_lines(tmp_path / "e.jsonl", ["", GOOD_EVENT])) == "events"
+
+
+def test_parse_time_takes_epochs_iso_and_naive_times_as_utc() -> None:
+    """Epoch numbers and strings, ISO-8601 with offsets, and naive times (UTC) all parse."""
+    assert parse_time(60) == parse_time("60") == 60.0
+    assert parse_time("1970-01-01T00:01:00") == parse_time("1970-01-01T01:01:00+01:00") == 60.0
+    with pytest.raises(ValueError, match="finite"):
+        parse_time(float("inf"))
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_labels_load_from_yaml_and_json(tmp_path: Path) -> None:
+    """YAML timestamps, ISO strings and epoch seconds all work; JSON is read the same way."""
+    yaml_path = tmp_path / "l.yaml"
+    yaml_path.write_text(
+        "- service: shop\n  route: GET /search\n  kind: traffic_spike\n"
+        "  start: 1970-01-01T00:01:00Z\n  end: 120\n  name: flood\n"
+        "- {service: shop, start: '1970-01-01T00:03:00', end: 1.8e2}\n",
+        encoding="utf-8",
+    )
+    json_path = tmp_path / "l.json"
+    json_path.write_text(json.dumps([{"service": "shop", "start": 1e2, "end": 2e2}]), "utf-8")
+    flood, whole = load_labels(yaml_path)
+    assert flood == Label("shop", 60.0, 120.0, "GET /search", AlertKind.TRAFFIC_SPIKE, "flood")
+    assert (whole.start, whole.end, whole.route, whole.kind) == (180.0, 180.0, None, None)
+    assert load_labels(json_path) == [Label("shop", 100.0, 200.0)]
+    assert load_labels(write_lines(tmp_path / "empty.yaml", [""])) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- service: shop\n  start: 1\n  end: 2\n  rout: x\n", ":4: [0].rout: unknown field"),
+        ("- service: shop\n  start: 5\n  end: 2\n", ":3: [0].end: is before start"),
+        ("- service: shop\n  start: 1\n  end: 2\n  kind: boom\n", ":4: [0].kind: expected one"),
+        ("- start: 1\n  end: 2\n", ":1: [0].service: required field missing"),
+        ("- service: shop\n  start: soon\n  end: 2\n", ":2: [0].start: expected epoch"),
+        ("service: shop\n", ":1: (root): expected a list"),
+        ("- [unclosed\n", ":2: (yaml):"),
+    ],
+)
+def test_bad_labels_name_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    """A bad label file names the line and field of the problem."""
+    path = tmp_path / "labels.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        load_labels(path)
+    assert str(info.value).startswith(f"{path}{expected}")
+
+
+def test_label_covers_routes_kinds_and_service_wide_alerts() -> None:
+    """Route globs and kinds narrow a label; a service-wide alert covers any of its routes."""
+    label = Label("shop", 0.0, 10.0, route="GET /products*", kind=AlertKind.TRAFFIC_SPIKE)
+    assert label.covers("shop", "GET /products/{product_id}", AlertKind.TRAFFIC_SPIKE)
+    assert label.covers("shop", "*", AlertKind.TRAFFIC_SPIKE)
+    assert not label.covers("shop", "GET /search", AlertKind.TRAFFIC_SPIKE)
+    assert not label.covers("shop", "*", AlertKind.ERROR_BURST)
+    assert not label.covers("other", "*", AlertKind.TRAFFIC_SPIKE)
+    assert Label("shop", 0.0, 1.0).covers("shop", "POST /x", AlertKind.LATENCY_SPIKE)
+
+
+@pytest.mark.parametrize(
+    ("at", "matched"),
+    [(69.0, ()), (70.0, (0,)), (120.0, (0, 1)), (200.0, (0, 1)), (200.5, (1,)), (300.5, ())],
+)
+def test_alerts_match_labels_from_start_minus_slack_to_end(
+    at: float, matched: tuple[int, ...]
+) -> None:
+    """The matching window is [start - slack, end], both ends included."""
+    labels = [Label("shop", 100.0, 200.0), Label("shop", 150.0, 300.0)]
+    assert matching_labels(labels, "shop", "*", AlertKind.ERROR_BURST, at, 30.0) == matched
+
+
+def test_result_metrics_count_fires_and_first_detections() -> None:
+    """Precision counts fires; time to detect is the first matching fire; FP per replayed day."""
+    labels = (Label("shop", 100.0, 200.0), Label("shop", 1000.0, 1100.0))
+    fires = (
+        Fire("shop", "*", AlertKind.ERROR_BURST, 110.0, 107.0, (0,)),
+        Fire("shop", "GET /a", AlertKind.ERROR_BURST, 104.0, 101.0, (0,)),
+        Fire("shop", "GET /a", AlertKind.TRAFFIC_DROP, 500.0, 497.0, ()),
+    )
+    candidate = Candidate("c")
+    replayed = backtest_points([], [candidate], list(labels))[0]
+    assert replayed.precision is None
+    assert replayed.recall == 0.0
+    result = dataclasses.replace(replayed, span_s=43_200.0, fires=fires)
+    assert (result.alerts, result.true_positives, result.false_positives) == (3, 2, 1)
+    assert result.precision == pytest.approx(2 / 3)
+    assert result.false_alarms_per_day == 2.0
+
+
+def test_route_config_prefers_exact_keys_then_globs_in_order() -> None:
+    """Exact key, then the first matching glob; ``*`` is the service series, not a glob."""
+    defaults = DetectionConfig()
+    a, b, star = (dataclasses.replace(defaults, spike_threshold=v) for v in (1.0, 2.0, 3.0))
+    routes = {"GET /p*": a, "GET /products": b, "GET /*": b, "*": star}
+    assert route_config("GET /products", defaults, routes) is b
+    assert route_config("GET /px", defaults, routes) is a
+    assert route_config("GET /search", defaults, routes) is b
+    assert route_config("*", defaults, routes) is star
+    assert route_config("POST /cart", defaults, routes) is defaults
+
+
+# --------------------------------------------------------------------------- replays
+
+
+def test_default_settings_find_both_incidents_quickly_and_nothing_else(
+    default_result: BacktestResult,
+) -> None:
+    """The flood and the error burst are detected within 10 s; normal traffic raises nothing."""
+    result = default_result
+    assert result.recall == 1.0
+    assert result.false_positives == 0
+    assert result.precision == 1.0
+    assert result.max_ttd is not None
+    assert 0 <= result.max_ttd <= 10.0
+    assert result.days == pytest.approx(DURATION_S / 86_400.0)
+    kinds = {(f.route, f.kind) for f in result.fires}
+    assert ("GET /search", AlertKind.TRAFFIC_SPIKE) in kinds
+    assert ("POST /checkout", AlertKind.ERROR_BURST) in kinds
+
+
+def test_too_sensitive_settings_show_false_alarms(points: list[Point]) -> None:
+    """Low thresholds that fire on one point still find the incidents, and page all day."""
+    twitchy = DetectionConfig(spike_threshold=2.0, latency_threshold=2.0, fire_after=1)
+    result = backtest_points(points, [Candidate("twitchy", twitchy)], LABELS)[0]
+    assert result.recall == 1.0
+    assert result.false_positives > 10
+    assert result.false_alarms_per_day > 100
+    assert result.precision is not None
+    assert result.precision < 0.5
+
+
+def test_events_and_recorded_points_replay_alike(
+    events: list[RequestEvent], points_file: Path, default_result: BacktestResult
+) -> None:
+    """Replaying events aggregates them exactly as the recorded points file holds them."""
+    from_events = backtest_events(events, [Candidate("default")], LABELS)[0]
+    from_file = backtest_file(points_file, [Candidate("default")], LABELS)[0]
+    assert from_events.fires == default_result.fires == from_file.fires
+    assert from_events.events == len(events)
+    assert from_events.late == 0
+
+
+def test_runbook_actions_are_counted_per_alert(points: list[Point]) -> None:
+    """With the demo runbook, the checkout burst asks for a breaker and a rollback, the flood
+    for a client throttle, and no action comes from a false alarm."""
+    runbook = load_runbook(DEFAULT_RUNBOOK)
+    result = backtest_points(points, [Candidate("d")], LABELS, runbook=runbook)[0]
+    assert result.actions["checkout-errors: circuit_break (auto)"] == 1
+    assert result.actions["client-flood: throttle_client (approve)"] >= 1
+    assert result.actions_on_false_alarms == {}
+    assert "| runbook action |" in render_markdown([result])
+
+
+def test_late_events_are_counted_and_dropped() -> None:
+    """Events older than the closed windows (beyond the lag) are counted as late."""
+    event = RequestEvent(100.2, "shop", "GET", "/a", 200, 0.01)
+    late = dataclasses.replace(event, ts=97.0)
+    stream = [event, dataclasses.replace(event, ts=103.5), late, dataclasses.replace(event, ts=104)]
+    result = backtest_events(stream, [Candidate("d")], [])[0]
+    assert (result.events, result.late) == (4, 1)
+
+
+def test_points_must_match_the_detection_interval(points: list[Point]) -> None:
+    """Points of another window length than the settings' interval_s are refused."""
+    ten = DetectionConfig(interval_s=10.0)
+    with pytest.raises(ValidationError, match="interval_s=10"):
+        backtest_points(points[:10], [Candidate("ten", ten)], [])
+
+
+def test_markdown_report_lists_candidates_and_missed_labels(points: list[Point]) -> None:
+    """The report has a summary row per candidate and names the incidents a candidate missed."""
+    blind = DetectionConfig(spike_threshold=1e6, error_threshold=1e6, burn_threshold=1e6)
+    results = backtest_points(points[:100_000], [Candidate("a"), Candidate("blind", blind)], LABELS)
+    text = render_markdown(results)
+    assert "| a |" in text
+    assert "| blind |" in text
+    assert "Missed: search-flood" in text
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_backtest_end_to_end(points_file: Path, tmp_path: Path) -> None:
+    """``stanch backtest`` scores the current settings and a grid, and writes Markdown."""
+    labels = tmp_path / "labels.json"
+    rows = [{k: v for k, v in dataclasses.asdict(lb).items() if v} for lb in LABELS]
+    labels.write_text(json.dumps(rows), encoding="utf-8")
+    report = tmp_path / "report.md"
+    result = CliRunner().invoke(
+        backtest_app,
+        [
+            "backtest",
+            str(points_file),
+            "--labels",
+            str(labels),
+            "--grid",
+            "spike_threshold=2,6",
+            "--grid",
+            "fire_after=1",
+            "--markdown",
+            str(report),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "x real time" in result.output
+    text = report.read_text(encoding="utf-8")
+    assert "| current | 4 |" in text.replace("  ", " ")
+    assert "spike_threshold=2 fire_after=1" in text
+
+
+def test_cli_backtest_without_grid_shows_one_candidate_per_series(
+    points_file: Path, tmp_path: Path
+) -> None:
+    """Without --grid only the current settings run, with their per-series rows and actions."""
+    labels = write_lines(tmp_path / "labels.yaml", ["[]"])
+    result = CliRunner().invoke(
+        backtest_app,
+        ["backtest", str(points_file), "--labels", str(labels), "--runbook", str(DEFAULT_RUNBOOK)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "per series" in result.output
+    assert result.output.count("│ current") == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ("history", "no such history file"),
+        ("row", "e.jsonl:2: status: expected an HTTP status"),
+        ("labels", "labels.yaml:1: [0].start: required field missing"),
+        ("grid", "--grid fire_after=0: must be at least 1"),
+        ("runbook", "rb.yaml:1: (root): empty runbook"),
+        ("config", "d.yaml:3: detection.defaults.spike: unknown setting"),
+    ],
+)
+def test_cli_backtest_reports_bad_input_with_exit_2(
+    tmp_path: Path, bad: str, expected: str
+) -> None:
+    """Bad files and options end with exit 2 and a message naming file and line, no traceback."""
+    history = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT, GOOD_EVENT.replace("200", "9")])
+    if bad != "row":
+        history = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT])
+    labels = write_lines(
+        tmp_path / "labels.yaml",
+        ["- {service: shop, end: 2}" if bad == "labels" else "- {service: shop, start: 1, end: 2}"],
+    )
+    args = ["backtest", str(history), "--labels", str(labels)]
+    if bad == "history":
+        args[1] = str(tmp_path / "missing.jsonl")
+    if bad == "grid":
+        args += ["--grid", "fire_after=0"]
+    if bad == "runbook":
+        args += ["--runbook", str(write_lines(tmp_path / "rb.yaml", [""]))]
+    if bad == "config":
+        config = write_lines(tmp_path / "d.yaml", ["detection:", "  defaults:", "    spike: 3"])
+        args += ["--config", str(config)]
+    result = CliRunner().invoke(backtest_app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, ValueError)
