@@ -155,6 +155,7 @@ def main() -> None:
         proposal = propose(sweep, backtest_points(tune_points, sweep.candidates, labels))
         tune_wall = time.perf_counter() - started
 
+    fire_changed = {s.route for s in proposal.signals if s.fire_after != s.current_fire_after}
     command = "$ .venv/bin/python bench/backtest.py " + " ".join(sys.argv[1:])
     lines = [
         "# Backtest replay speed",
@@ -189,8 +190,12 @@ def main() -> None:
         f"Default settings over the {args.hours:g} h: {quality.alerts} alerts, "
         f"{quality.false_positives} false alarms ({quality.false_alarms_per_day:.2f}/day), "
         f"recall {quality.recall:.0%}, max time to detect {quality.max_ttd or 0:.0f} s. "
-        f"Tuned proposal on the first {args.tune_hours:g} h: "
-        f"{sum(s.changed for s in proposal.signals)} route+kind settings changed.",
+        f"Tuned on the first {args.tune_hours:g} h: "
+        f"{sum(s.current != s.proposed for s in proposal.signals)} route+kind thresholds and "
+        f"fire_after on {len(fire_changed)} route(s) changed; "
+        f"proposal {proposal.result.false_positives} false alarms, "
+        f"recall {proposal.result.recall or 0:.0%}, max time to detect "
+        f"{proposal.result.max_ttd or 0:.0f} s.",
         "",
     ]
     text = "\n".join(lines)

@@ -41,8 +41,12 @@ app.add_typer(runbook_app, name="runbook")
 def _register_subcommands() -> None:
     """Commands owned by other modules, imported lazily enough to keep `stanch --help` fast."""
     from stanch.evaluation.cli import eval_app
+    from stanch.server import cli as server_cli
 
     app.add_typer(eval_app, name="eval", help="Score detectors on public benchmarks (NAB).")
+    app.command("serve")(server_cli.serve)
+    app.add_typer(server_cli.token_app, name="token")
+    app.add_typer(server_cli.audit_app, name="audit")
 
 
 _register_subcommands()

@@ -89,15 +89,20 @@ async def test_grafana_extra_fields_are_tolerated(
     assert response.status_code == 200, response.text
 
 
-async def test_alertmanager_refuses_a_bad_time_with_400(
+async def test_alertmanager_refuses_bad_times(
     client: httpx.AsyncClient, ctx: ServerContext, agent: dict[str, str]
 ) -> None:
-    """A startsAt that is no time is a 400 naming the field; nothing is taken."""
+    """A startsAt that is no time is a 422 naming the field; one shaped like a time but
+    impossible (month 13) is a 400 naming it; nothing is taken either way."""
     body = snapshot("firing")
     body["alerts"][0]["startsAt"] = "yesterday"
     response = await client.post("/api/v1/alertmanager", json=body, headers=agent)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "alerts", 0, "startsAt"]
+    body["alerts"][0]["startsAt"] = "2027-13-01T00:00:00Z"
+    response = await client.post("/api/v1/alertmanager", json=body, headers=agent)
     assert response.status_code == 400
-    assert "alerts.0.startsAt" in response.json()["detail"]
+    assert "alerts.0.startsAt: not a valid time" in response.json()["detail"]
     assert ctx.engine.incidents == {}
 
 

@@ -533,11 +533,9 @@ def render_markdown(results: Sequence[BacktestResult]) -> str:
         _md_table(SUMMARY_COLUMNS, [summary_row(r) for r in results], left=1),
     ]
     for result in results:
-        rows = [series_row(s) for s in result.series if s.alerts or s.labels]
+        rows = [series_row(s) for s in result.series if s.alerts]
         lines += ["", f"## {result.candidate.name}", ""]
-        lines.append(
-            _md_table(SERIES_COLUMNS, rows, left=2) if rows else "No alerts and no labels."
-        )
+        lines.append(_md_table(SERIES_COLUMNS, rows, left=2) if rows else "No alerts.")
         missed = result.missed
         if missed:
             lines += ["", "Missed: " + "; ".join(label.title for label in missed)]

@@ -11,6 +11,7 @@ naming the file and line; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
@@ -125,12 +126,14 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
         if name == "interval_s":
             raise ValueError("--grid interval_s: the window length cannot vary between candidates")
         values = []
-        for text in raw.split(","):
+        for text in (t.strip() for t in raw.split(",")):
+            value: Any = text  # "2m" stays a string: *_s settings take durations
+            with contextlib.suppress(ValueError):
+                value = int(text) if text.lstrip("-").isdigit() else float(text)
             try:
-                number: Any = int(text) if text.strip().lstrip("-").isdigit() else float(text)
-                values.append(coerce_setting(name, number))
+                values.append(coerce_setting(name, value))
             except ValueError as exc:
-                raise ValueError(f"--grid {name}={text.strip()}: {exc}") from None
+                raise ValueError(f"--grid {name}={text}: {exc}") from None
         grid.setdefault(name, []).extend(values)
     return grid
 
@@ -167,7 +170,7 @@ def series_table(result: BacktestResult) -> Table:
     for i, column in enumerate(SERIES_COLUMNS):
         table.add_column(column, justify="left" if i < 2 else "right")
     for row in result.series:
-        if row.alerts or (row.labels and row.detections):
+        if row.alerts:
             table.add_row(*(escape(cell) for cell in series_row(row)))
     return table
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -33,9 +34,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stanch import __version__
 from stanch.core.errors import IllegalTransition, NotFound, StanchError, ValidationError
+from stanch.metrics import metrics_app
 from stanch.server.api import ROUTERS
 from stanch.server.api.schemas import HealthOut
 from stanch.server.api.webhooks import PAGERDUTY_PREFIX
@@ -98,7 +103,37 @@ def create_app(
         limits=[(PAGERDUTY_PREFIX, PAGERDUTY_MAX_BODY)],
         render=render_error,
     )
+    app.router.routes.append(
+        Route("/metrics", _authenticated(ctx, metrics_app(ctx.metrics)), include_in_schema=False)
+    )
     return app
+
+
+def _authenticated(ctx: ServerContext, inner: ASGIApp) -> ASGIApp:
+    """``/metrics`` is read with any valid token (Prometheus: ``authorization`` in the scrape
+    config): Stanch's own health and per-route traffic are not for anonymous eyes."""
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        header = dict(scope.get("headers", ())).get(b"authorization", b"").decode("latin-1")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or ctx.tokens.check(raw.strip()) is None:
+            body = b'{"detail":"a valid bearer token is required for /metrics"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b"Bearer"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await inner(scope, receive, send)
+
+    return guarded
 
 
 def permission_of(route: APIRoute) -> Permission | None:
@@ -189,6 +224,20 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"detail": jsonable_encoder(_without_inputs(problems))}, status_code=422
         )
 
+    allowed: list[tuple[re.Pattern[str], set[str]]] = []
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route matching the path; list all of them.
+            if not allowed:
+                allowed.extend((compile_path(p)[0], r.methods or set()) for p, r in api_routes(app))
+            path = request.url.path
+            methods = {m for regex, ms in allowed if regex.match(path) for m in ms}
+            headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = uuid.uuid4().hex[:12]
         log.error("error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
@@ -199,6 +248,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, on_refused)
     app.add_exception_handler(StanchError, on_refused)
     app.add_exception_handler(RequestValidationError, on_request_invalid)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -25,6 +25,8 @@ from stanch.core.events import UserReport
 from stanch.core.policy import Policy
 from stanch.core.runbook import Runbook, load_runbook, load_runbook_text
 from stanch.engine import Engine, EngineConfig
+from stanch.metrics import build_registry
+from stanch.notify import Notifier
 from stanch.server.audit import AuditTrail
 from stanch.server.auth import TokenChecker
 from stanch.server.ingest import IngestQueue
@@ -123,6 +125,9 @@ class ServerContext:
         self.reports = ReportTracker(store)
         self.extensions: dict[str, Any] = {}  # for later additions: notifiers, collectors
         engine.listeners.append(self.audit.on_engine_event)
+        self.metrics = build_registry(engine, clock=self.now)
+        self.notifier = Notifier(list(settings.webhooks), base_url=settings.public_url)
+        self.notifier.attach(engine)
 
     @classmethod
     def open(
@@ -148,6 +153,7 @@ class ServerContext:
         return ctx
 
     def close(self) -> None:
+        self.notifier.close(timeout=5.0)
         if self.owns_store:
             self.store.close()
 

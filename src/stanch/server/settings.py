@@ -13,7 +13,12 @@ max_decoded_bytes                  ``STANCH_MAX_DECODED_BODY``                 8
 ingest_capacity                    ``STANCH_INGEST_CAPACITY``                  200000 events
 webhook_secrets[source]            ``STANCH_WEBHOOK_SECRET_<SOURCE>``          none
 report_quiet_s                     ``STANCH_REPORT_QUIET``                     1800
+webhooks                           ``STANCH_WEBHOOKS`` (JSON list)             none
+public_url                         ``STANCH_PUBLIC_URL``                       ""
 =================================  ==========================================  =============
+
+``STANCH_WEBHOOKS`` is a JSON list of outgoing notification targets:
+``[{"name": "ops", "url": "https://hooks.slack.com/...", "kind": "slack", "secret": "..."}]``.
 
 ``step_lag_s``: the engine runs that far behind the wall clock, so a time window closes only
 after agents (which ship every second or so) had the chance to deliver its events. Webhook
@@ -22,6 +27,7 @@ secrets are per source: ``alertmanager``, ``pagerduty``, ``reports``, ``changes`
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Final
 
 from stanch.core.errors import ValidationError
+from stanch.notify import WebhookTarget
 
 DEFAULT_DB: Final = "sqlite:///stanch.db"
 WEBHOOK_SOURCES: Final = ("alertmanager", "pagerduty", "reports", "changes")
@@ -53,6 +60,8 @@ class Settings:
     token_cache_s: float = 5.0  # how long a checked token is trusted before the store again
     webhook_secrets: Mapping[str, str] = field(default_factory=dict)
     run_loop: bool = True  # tests drive ServerContext.step themselves
+    webhooks: tuple[WebhookTarget, ...] = ()  # outgoing notifications (STANCH_WEBHOOKS, JSON)
+    public_url: str = ""  # where people reach this server, for links in notifications
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0:
@@ -81,6 +90,7 @@ class Settings:
             "max_decoded_bytes": ("STANCH_MAX_DECODED_BODY", int),
             "ingest_capacity": ("STANCH_INGEST_CAPACITY", int),
             "report_quiet_s": ("STANCH_REPORT_QUIET", float),
+            "public_url": ("STANCH_PUBLIC_URL", str),
         }
         for name, (var, kind) in simple.items():
             raw = env.get(var)
@@ -96,8 +106,30 @@ class Settings:
         }
         if secrets:
             values["webhook_secrets"] = secrets
+        if env.get("STANCH_WEBHOOKS"):
+            values["webhooks"] = _webhooks(env["STANCH_WEBHOOKS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         db = str(values.get("db", DEFAULT_DB))
         if "://" not in db:  # a plain path is a SQLite file, as in the CLI
             values["db"] = f"sqlite:///{db}"
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _webhooks(raw: str) -> tuple[WebhookTarget, ...]:
+    """``STANCH_WEBHOOKS``: a JSON list of {name, url, kind?, events?, secret?}."""
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationError(f"STANCH_WEBHOOKS: not JSON: {exc}") from None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValidationError("STANCH_WEBHOOKS: expected a JSON list of objects")
+    targets = []
+    for index, item in enumerate(items):
+        try:
+            events = item.pop("events", None)
+            if events is not None:
+                item["events"] = frozenset(events)
+            targets.append(WebhookTarget(**item))
+        except TypeError as exc:
+            raise ValidationError(f"STANCH_WEBHOOKS[{index}]: {exc}") from None
+    return tuple(targets)

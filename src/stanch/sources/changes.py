@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from stanch.core.alerts import fingerprint
 from stanch.core.events import ChangeEvent, ChangeKind
@@ -27,7 +27,9 @@ class ChangeIn(BaseModel):
     kind: ChangeKind
     summary: str = Field(min_length=1, max_length=MAX_TEXT)
     id: _Name | None = Field(None, description="Stable id; derived from the content if absent")
-    ts: float | None = Field(None, description="When it happened (epoch seconds); default now")
+    ts: Annotated[float, Strict()] | None = Field(
+        None, description="When it happened (epoch seconds); default now"
+    )
     key: _Value = ""
     old_value: _Value = ""
     new_value: _Value = ""

@@ -39,6 +39,7 @@ from stanch.core.events import ChangeEvent, ChangeKind
 from stanch.sources._common import (
     MAX_ID,
     MAX_TEXT,
+    TIME_PATTERN,
     PayloadError,
     clamp_start,
     clip,
@@ -59,7 +60,7 @@ class PagerDutyPayload(BaseModel):
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1, max_length=255)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: str | None = Field(None, max_length=64)
+    timestamp: str | None = Field(None, max_length=64, pattern=TIME_PATTERN)
     component: str | None = _Short
     group: str | None = _Short
     class_: str | None = Field(None, alias="class", max_length=255)
@@ -94,7 +95,7 @@ class PagerDutyChangePayload(BaseModel):
 
     summary: str = Field(min_length=1, max_length=1024)
     source: str | None = _Short
-    timestamp: str | None = Field(None, max_length=64)
+    timestamp: str | None = Field(None, max_length=64, pattern=TIME_PATTERN)
     custom_details: Any = None
 
 

@@ -195,6 +195,15 @@ class EnsembleDetector:
                 self._age = 0
         return Score(value_score, value, expected, best)
 
+    @property
+    def record(self) -> float:
+        """The decaying record surprise the next point's novelty ratio is measured against.
+
+        Read it before :meth:`update`: the ratio behind a score is
+        ``abs(score.deviation) / (record + margin)``, before refractory muting.
+        """
+        return self._record
+
     def explain(self, score: Score) -> str:
         """One line a responder can read: seen vs expected, by which baseline, at which scale."""
         if not score.has_data:

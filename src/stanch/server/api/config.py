@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from stanch.core.config import ConfigStore, ConfigVersion
 from stanch.core.errors import NotFound
@@ -34,7 +34,7 @@ class ConfigChangeIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_version: int = Field(ge=1)
+    to_version: Annotated[int, Strict()] = Field(ge=1)
     reason: Reason = ""
 
 

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from stanch.buffer import RawEvent
 from stanch.core.policy import Policy
@@ -46,11 +46,12 @@ router = APIRouter(tags=["agents"], responses=errors(401, 403))
 
 _Method = Annotated[str, StringConstraints(min_length=1, max_length=16)]
 _Route = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-_Status = Annotated[int, Field(ge=100, le=599)]
-_Latency = Annotated[float, Field(ge=0, le=86_400)]
+_Ts = Annotated[float, Strict()]
+_Status = Annotated[int, Strict(), Field(ge=100, le=599)]
+_Latency = Annotated[float, Strict(), Field(ge=0, le=86_400)]
 _Client = Annotated[str, StringConstraints(max_length=200)]
 _Enforced = Annotated[str, StringConstraints(max_length=32)]
-EventIn = tuple[float, _Method, _Route, _Status, _Latency, _Client, _Enforced]
+EventIn = tuple[_Ts, _Method, _Route, _Status, _Latency, _Client, _Enforced]
 
 
 class EventBatch(BaseModel):

@@ -148,7 +148,7 @@ class RunbookCheckOut(BaseModel):
 
 class RunbookRejectedOut(BaseModel):
     detail: str
-    problems: list[str]
+    problems: list[str] = Field(default_factory=list, description="One per problem, by line")
 
 
 class ConfigVersionOut(BaseModel):
