@@ -64,7 +64,47 @@ NOTES = """
   (`stanch.core.detectors.batch.BatchEnsemble`), which gives the same scores (to 1e-12).
 - **Memory**: the 2 KB per series target is met by the batch API; scalar objects hold their
   144-slot daily profile as Python floats and take about 8 KB.
-"""
+
+## What was tried (2026-11-25, second pass: pattern novelty, `context` detector)
+
+All numbers: in-sample NAB v1.1 on the 44 files, standard / low FP / low FN, thresholds optimized
+per profile. Baseline `ensemble`: 60.12 / 51.96 / 65.78 (64/83 windows, 189 FP).
+
+| attempt | standard | low FP | low FN | kept? |
+|---|---:|---:|---:|---|
+| CAD-like sequence novelty alone (8 levels of the causal min/max range, orders 1-4, mute 150 after >= 0.75) | 51.48 | 35.68 | 58.42 | no |
+| same, 16 levels / order 2 / mute 300 | 43.7 / 36.6 / 42.3 | | | no |
+| `max(ensemble ratio, w * novelty)`, w in 0.4-0.8 | 55.7-60.1 | 50.0-52.0 | 62.0-65.8 | no |
+| novelty as a gate (`a` if novel else `0.8 a`) | 60.73 | 54.71 | 64.18 | no |
+| **novelty sharpens size: `a ** (1 - 0.5 nov)`, 8 levels, order 2** (`context`) | **62.88** | **56.21** | **66.82** | **yes** |
+| same, boost 0.3 / 0.4 / 0.6 / 0.7 | 62.0 / 61.6 / 61.5 / 60.7 | 55.3 / 54.4 / 53.8 / 52.3 | 66.2 / 66.4 / 66.3 / 66.2 | |
+| same, order 1 / 3; levels 6 / 12 / 16 | 58.9 / 61.2; 62.4 / 61.1 / 60.4 | 53.1 / 54.2; 57.4 / 55.3 / 53.9 | 64.0 / 65.7; 66.1 / 65.2 / 65.6 | |
+| same, refractory 200 / 450 | 61.1 / 59.4 | 53.7 / 52.9 | 66.0 / 64.2 | |
+| same, ensemble margin 2.0; record half-life 4000 | 62.7; 61.5 | 56.9; 55.3 | 66.7; 65.5 | |
+| decaying peak instead of a hard refractory (half-life 50-1000) | 60.6-61.8 | 51.1-53.9 | 65.3-66.4 | no |
+| no novelty credit for 50-300 points after the range grows | 55.3-56.1 | 47.0-48.8 | 60.2-60.7 | no: most of the gain *is* the novelty right after a new extreme |
+| shorter warm-up/quiet (100-200 points) | 55.9-57.4 | 48.0-50.8 | 61.5-61.8 | no |
+| ensemble alone: margin 0.5/2, half-life 500/2000, record lag 24/144, scales (1,6,24,96) / (1,3,12,48), clip 2, no weekly | 57.0-60.7 | 48.4-53.0 | 63.7-66.6 | no: the ensemble is at a local optimum |
+
+`context` leave-one-category-out (fixed setting, thresholds chosen on the other four categories),
+raw std / lowFP / lowFN: artificialNoAnomaly 0 / 0 / 0; artificialWithAnomaly 4.08 / 3.09 / 4.08
+(83.97 / 75.72 / 89.32 normalized); realAWSCloudwatch 2.18 / -0.92 / -8.82 (53.63 / 48.47 / 56.87);
+realAdExchange -0.58 / -1.29 / -6.58 (47.94 / 45.38 / 51.01); realTweets 13.13 / 7.23 / 9.13
+(69.89 / 60.95 / 75.89); **all five held out: 61.33 / 54.89 / 65.79** (same check for `ensemble`
+at its fixed default setting: 58.86 / 50.07 / 64.94).
+
+Cost: scalar `context` runs at about 88k points/s (ensemble: about 115k on the same machine);
+its novelty state is two bitsets (72 + 584 bits) plus a running min/max and two levels, about
+100 B on top of the ensemble's; traced memory per scalar object 9.1 KB (ensemble 8.4 KB). No batch
+version: `BatchEnsemble` still mirrors `EnsembleDetector` only.
+
+**Targets still not met** (75.38 / 70.13 / 80.77). Published contextOSE and ARTime normalize with
+the whole file's min and max and size their windows and rest periods from the file length (NAB
+hands both to detectors); a causal detector without file length cannot do either. Caveat: on pure
+Gaussian noise `context` raises a few alarms per few thousand points (a new extreme shifts the
+coarse levels), which the ensemble does not; it is registered for `stanch eval nab --detector
+context` but not made the default.
+"""  # noqa: E501
 
 GRID: dict[str, Sequence[Any]] = {
     "refractory": (150, 300, 600),

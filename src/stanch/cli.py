@@ -47,6 +47,10 @@ def _register_subcommands() -> None:
     app.command("serve")(server_cli.serve)
     app.add_typer(server_cli.token_app, name="token")
     app.add_typer(server_cli.audit_app, name="audit")
+    from stanch.evaluation.backtest_cli import backtest_command, tune_command
+
+    app.command("backtest")(backtest_command)
+    app.command("tune")(tune_command)
 
 
 _register_subcommands()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from stanch.core.actions import Action, ActionKind, ActionState
 from stanch.core.alerts import Alert
 from stanch.core.config import ConfigStore
 from stanch.core.correlation import CorrelationConfig, place
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import DetectionConfig, SeriesMonitor, route_config
 from stanch.core.errors import NotFound, StanchError
 from stanch.core.events import ChangeEvent, RequestEvent
 from stanch.core.incidents import Incident, IncidentState
@@ -53,6 +53,9 @@ class EngineConfig:
     checkpoint_every_s: float = 10.0  # how often learned detector state is saved
     decision_poll_s: float = 1.0  # how often decisions queued by other processes are read
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    # Per-route overrides (exact route key or glob; "*" = the service-wide series), as
+    # proposed by `stanch tune`.
+    detection_routes: Mapping[str, DetectionConfig] = field(default_factory=dict, hash=False)
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
@@ -78,12 +81,14 @@ class Engine:
         *,
         config: EngineConfig | None = None,
         now: float = 0.0,
+        record: Callable[[list[Point]], None] | None = None,
     ) -> None:
         self.store = store
         self.runbook = runbook
         self.config = config or EngineConfig()
         self.guard = CardinalityGuard(self.config.max_series)
         self.totals = SeriesTotals()  # cumulative per-series counts for /metrics
+        self.record = record  # history recorder for backtests (evaluation.history.PointRecorder)
         self.windows = WindowAggregator(self.config.interval_s, self.guard)
         self.monitors: dict[SeriesKey, SeriesMonitor] = {}
         self.buffers: dict[str, EventBuffer] = {}
@@ -94,6 +99,8 @@ class Engine:
         self.changes: dict[str, ChangeEvent] = {}
         self.policies: dict[str, Policy] = {}
         self.listeners: list[Listener] = []
+        # Called after each step's detection with (now, closed points): the dashboard's charts.
+        self.on_points: list[Callable[[float, list[Point]], None]] = []
         self.last_step = now
         self.points_seen = 0
         self._dirty_incidents: set[str] = set()
@@ -237,6 +244,11 @@ class Engine:
             self.windows.add_many(buffer.drain())
         points = self.windows.close(now)
         self.totals.add(points)
+        if points and self.record is not None:
+            try:
+                self.record(points)
+            except Exception:  # a full disk must not stop the loop
+                log.exception("recording history failed")
         if self.noise.expire(now):
             self.store.set_meta("noise", self.noise.to_dict())
         self._detect(points, now)
@@ -253,6 +265,11 @@ class Engine:
         if now - self._last_checkpoint >= self.config.checkpoint_every_s:
             self.checkpoint(now)
         self.last_step = now
+        for listener in self.on_points:
+            try:
+                listener(now, points)
+            except Exception:  # a broken chart must not stop the loop
+                log.exception("point listener failed")
         return points
 
     def checkpoint(self, now: float) -> None:
@@ -271,7 +288,7 @@ class Engine:
         for point in points:
             monitor = self.monitors.get(point.key)
             if monitor is None:
-                monitor = self.monitors[point.key] = SeriesMonitor(point.key, self.config.detection)
+                monitor = self.monitors[point.key] = self._monitor(point.key)
             service_point = service_points.get(point.key.service)
             if service_point is not None and service_point.t != point.t:
                 service_point = None
@@ -383,6 +400,10 @@ class Engine:
         ):
             raise NotFound(f"no silence or maintenance window {rule_id}")
         self.store.set_meta("noise", self.noise.to_dict())
+
+    def _monitor(self, key: SeriesKey) -> SeriesMonitor:
+        config = route_config(key.route, self.config.detection, self.config.detection_routes)
+        return SeriesMonitor(key, config)
 
     def _live_alert(self, alert: Alert) -> Alert | None:
         monitor = self.monitors.get(SeriesKey(alert.service, alert.route))
@@ -822,7 +843,7 @@ class Engine:
         saved = self.store.get_meta("detectors") or {}
         for service, route, data in saved.get("series", []):
             key = SeriesKey(service, route)
-            monitor = self.monitors[key] = SeriesMonitor(key, self.config.detection)
+            monitor = self.monitors[key] = self._monitor(key)
             monitor.restore(data)
         for incident in self.store.open_incidents():
             self.incidents[incident.id] = incident
@@ -832,7 +853,7 @@ class Engine:
             for alert in incident.firing_alerts:
                 key = SeriesKey(alert.service, alert.route)
                 if key not in self.monitors:
-                    self.monitors[key] = SeriesMonitor(key, self.config.detection)
+                    self.monitors[key] = self._monitor(key)
                 self.monitors[key].rearm(alert)
         for change in self.store.list_changes():
             self.changes[change.id] = change

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection import DetectionConfig, route_config
 from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.runbook import load_runbook
@@ -34,7 +34,6 @@ from stanch.evaluation.backtest import (
     backtest_points,
     matching_labels,
     render_markdown,
-    route_config,
 )
 from stanch.evaluation.backtest_cli import backtest_app
 from stanch.evaluation.history import (

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
@@ -18,7 +20,7 @@ from stanch.core.detectors import BurnRateDetector, ErrorBurstDetector, RobustBa
 from stanch.core.detectors.base import NO_DATA, squash
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
-from stanch.core.series import SeriesKey
+from stanch.core.series import SERVICE_WIDE, SeriesKey
 from stanch.core.severity import Severity, assess_severity
 from stanch.core.windows import Point
 
@@ -51,6 +53,22 @@ class DetectionConfig:
 
     def points(self, seconds: float) -> int:
         return max(1, round(seconds / self.interval_s))
+
+
+def route_config(
+    route: str, defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
+) -> DetectionConfig:
+    """The settings of one series: an exact route key, else the first glob that matches it (in
+    order), else ``defaults``. The key ``"*"`` names the service-wide series only; it is not a
+    glob for "every route" (that is what ``defaults`` are)."""
+    exact = routes.get(route)
+    if exact is not None:
+        return exact
+    if route != SERVICE_WIDE:
+        for glob, config in routes.items():
+            if glob != SERVICE_WIDE and fnmatchcase(route, glob):
+                return config
+    return defaults
 
 
 _SIGNAL_OF = {

@@ -28,11 +28,10 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from stanch.core.alerts import Alert, AlertKind
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import DetectionConfig, SeriesMonitor, route_config
 from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.runbook import Runbook
@@ -51,22 +50,6 @@ DETECTOR_KINDS: tuple[AlertKind, ...] = (
     AlertKind.SLO_BURN,
     AlertKind.LATENCY_SPIKE,
 )
-
-
-def route_config(
-    route: str, defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
-) -> DetectionConfig:
-    """The settings of one series: an exact route key, else the first glob that matches it (in
-    order), else ``defaults``. The key ``"*"`` names the service-wide series only; it is not a
-    glob for "every route" (that is what ``defaults`` are)."""
-    exact = routes.get(route)
-    if exact is not None:
-        return exact
-    if route != SERVICE_WIDE:
-        for glob, config in routes.items():
-            if glob != SERVICE_WIDE and fnmatchcase(route, glob):
-                return config
-    return defaults
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ backtest_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # never split a file:line
 T = TypeVar("T")
 
 

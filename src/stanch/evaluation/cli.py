@@ -27,7 +27,7 @@ from stanch.evaluation.runner import DEFAULT_DETECTOR, DETECTORS, run_file
 
 eval_app = typer.Typer(help="Evaluate detectors on labeled benchmarks.", no_args_is_help=True)
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # never split a file:line
 
 
 @eval_app.callback()

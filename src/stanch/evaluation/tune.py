@@ -57,7 +57,7 @@ from typing import Any, Final
 import yaml
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection import DetectionConfig, route_config
 from stanch.core.errors import ValidationError
 from stanch.core.runbook import parse_duration
 from stanch.evaluation.backtest import (
@@ -67,7 +67,6 @@ from stanch.evaluation.backtest import (
     SeriesStats,
     fire_order,
     merge_detections,
-    route_config,
 )
 
 #: The threshold each tuned alert kind is scored against.

@@ -24,7 +24,7 @@ from rich.table import Table
 from stanch.core.errors import StanchError
 
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # never split a file:line
 
 token_app = typer.Typer(help="Manage API tokens (only a hash is stored).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)

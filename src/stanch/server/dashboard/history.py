@@ -1,0 +1,266 @@
+"""Recent signal history for the dashboard's charts, bounded and in memory.
+
+The engine keeps no time series: detectors learn from each point and let it go. The dashboard
+needs the last hour to draw, so :class:`SignalHistory` listens to the engine's closed points
+(``Engine.on_points``) and keeps, per series,
+
+* every point of the last 15 minutes (1 s at the default interval) for incident charts, and
+* 10-second summaries of the last hour for the overview's sparklines,
+
+each with the detector's expectation and quiet band at that moment (see :mod:`.bands`).
+Storage is flat ``array`` rings (float32 values, float64 times): about 55 KB per series, and at
+most ``max_series`` series (the engine's own cardinality guard bounds them first).
+A coarse bucket sums counts and keeps the *largest* p95 of its seconds, so a latency spike
+does not vanish in the downsampling.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from stanch.core.detection import SeriesMonitor
+from stanch.core.series import SeriesKey
+from stanch.core.windows import Point
+from stanch.server.dashboard.bands import NO_BANDS, Bands, BandState
+
+# Column order of a stored row; the band columns come from ``Bands``.
+COLUMNS = ("requests", "served", "errors", "enforced", "p95", *Bands.COLUMNS)
+_WIDTH = len(COLUMNS)
+_NAN = math.nan
+_COUNTS = 4  # the first columns are counts: summed in a coarse bucket
+_P95 = 4
+
+
+class _Ring:
+    """A fixed-size ring of rows (time + ``_WIDTH`` float32 values), oldest overwritten."""
+
+    __slots__ = ("capacity", "head", "size", "times", "values")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.times = array("d", [_NAN]) * capacity
+        self.values = array("f", [_NAN]) * (capacity * _WIDTH)
+        self.head = 0  # where the next row goes
+        self.size = 0
+
+    def append(self, t: float, row: Sequence[float]) -> None:
+        i = self.head
+        self.times[i] = t
+        self.values[i * _WIDTH : (i + 1) * _WIDTH] = array("f", row)
+        self.head = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def rows(self, since: float = -math.inf, until: float = math.inf) -> list[tuple[float, ...]]:
+        """(t, *values) of each row with ``since <= t <= until``, oldest first."""
+        start = (self.head - self.size) % self.capacity
+        out = []
+        for n in range(self.size):
+            i = (start + n) % self.capacity
+            t = self.times[i]
+            if since <= t <= until:
+                out.append((t, *self.values[i * _WIDTH : (i + 1) * _WIDTH]))
+        return out
+
+    @property
+    def first_t(self) -> float | None:
+        return None if self.size == 0 else self.times[(self.head - self.size) % self.capacity]
+
+    @property
+    def last(self) -> tuple[float, ...] | None:
+        if self.size == 0:
+            return None
+        i = (self.head - 1) % self.capacity
+        return (self.times[i], *self.values[i * _WIDTH : (i + 1) * _WIDTH])
+
+
+class _Bucket:
+    """One coarse bucket being filled."""
+
+    __slots__ = ("filled", "index", "sums", "weights")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.sums = [0.0] * _WIDTH
+        self.weights = [0] * _WIDTH
+        self.filled = 0
+
+    def add(self, row: Sequence[float]) -> None:
+        self.filled += 1
+        for i, value in enumerate(row):
+            if value != value:  # NaN: nothing measured
+                continue
+            if i == _P95:
+                self.sums[i] = max(self.sums[i], value) if self.weights[i] else value
+            else:
+                self.sums[i] += value
+            self.weights[i] += 1
+
+    def row(self) -> list[float]:
+        out = []
+        for i, (total, n) in enumerate(zip(self.sums, self.weights, strict=True)):
+            if i < _COUNTS:
+                out.append(total)
+            elif n == 0:
+                out.append(_NAN)
+            else:
+                out.append(total if i == _P95 else total / n)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Chart columns over a time range; ``None`` where nothing was measured."""
+
+    step: float
+    t: list[float]
+    columns: dict[str, list[float | None]]
+
+    def to_json(self) -> dict[str, object]:
+        return {"step": self.step, "t": self.t, **self.columns}
+
+
+class SeriesHistory:
+    """The two rings of one series, and the state its bands need between points."""
+
+    __slots__ = ("bands", "bucket", "coarse", "fine")
+
+    def __init__(self, fine_points: int, coarse_points: int) -> None:
+        self.fine = _Ring(fine_points)
+        self.coarse = _Ring(coarse_points)
+        self.bucket: _Bucket | None = None
+        self.bands = BandState()
+
+
+class SignalHistory:
+    """Per-series rings fed by ``Engine.on_points``; read by the dashboard's pages."""
+
+    def __init__(
+        self,
+        *,
+        fine_s: float = 900.0,
+        coarse_s: float = 3600.0,
+        coarse_step_s: float = 10.0,
+        interval_s: float = 1.0,
+        max_series: int = 200,
+    ) -> None:
+        self.interval_s = interval_s
+        self.coarse_step_s = coarse_step_s
+        self.fine_points = max(1, round(fine_s / interval_s))
+        self.coarse_points = max(1, round(coarse_s / coarse_step_s))
+        self.max_series = max_series
+        self.series: dict[SeriesKey, SeriesHistory] = {}
+        self.dropped = 0  # points of series beyond max_series
+        self.updates = 0  # steps recorded: the data version live pages poll
+
+    def record(self, points: Iterable[Point], monitors: dict[SeriesKey, SeriesMonitor]) -> None:
+        """Keep ``points``, with each monitor's expectation after it scored them."""
+        for point in points:
+            history = self.series.get(point.key)
+            if history is None:
+                if len(self.series) >= self.max_series:
+                    self.dropped += 1
+                    continue
+                history = self.series[point.key] = SeriesHistory(
+                    self.fine_points, self.coarse_points
+                )
+            monitor = monitors.get(point.key)
+            bands = history.bands.update(monitor) if monitor is not None else NO_BANDS
+            row = (
+                float(point.requests),
+                float(point.served),
+                float(point.errors),
+                float(point.enforced),
+                point.p95,
+                *bands.values(),
+            )
+            history.fine.append(point.t, row)
+            self._fold(history, point.t, row)
+        self.updates += 1
+
+    def _fold(self, history: SeriesHistory, t: float, row: Sequence[float]) -> None:
+        index = math.floor(t / self.coarse_step_s)
+        bucket = history.bucket
+        if bucket is not None and bucket.index != index:
+            history.coarse.append(bucket.index * self.coarse_step_s, bucket.row())
+            bucket = None
+        if bucket is None:
+            bucket = history.bucket = _Bucket(index)
+        bucket.add(row)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def keys(self) -> list[SeriesKey]:
+        return sorted(self.series)
+
+    def latest(self, key: SeriesKey) -> dict[str, float | None] | None:
+        """The last point of a series as chart values (rate, err, p95, bands), or None."""
+        history = self.series.get(key)
+        last = history.fine.last if history is not None else None
+        if last is None:
+            return None
+        return {name: column[0] for name, column in _columns([last], self.interval_s).items()}
+
+    def last_hour(self, key: SeriesKey) -> Window:
+        """10-second summaries (the bucket being filled included) for sparklines."""
+        history = self.series.get(key)
+        if history is None:
+            return Window(self.coarse_step_s, [], {})
+        rows = history.coarse.rows()
+        if history.bucket is not None:
+            rows.append((history.bucket.index * self.coarse_step_s, *history.bucket.row()))
+            # the partial bucket's rate is over the seconds it has seen, not the whole step
+            filled = history.bucket.filled * self.interval_s
+            return _window(rows, self.coarse_step_s, last_step=filled)
+        return _window(rows, self.coarse_step_s)
+
+    def between(self, key: SeriesKey, since: float, until: float) -> Window:
+        """Points from ``since`` to ``until``: 1 s where the fine ring still has them, 10 s
+        summaries before that. The step reported is the finest used."""
+        history = self.series.get(key)
+        if history is None:
+            return Window(self.interval_s, [], {})
+        fine_from = history.fine.first_t
+        coarse: list[tuple[float, ...]] = []
+        if fine_from is None or since < fine_from:
+            limit = until if fine_from is None else fine_from - self.coarse_step_s
+            coarse = history.coarse.rows(since, limit)
+        fine = history.fine.rows(since, until)
+        columns = _columns(coarse, self.coarse_step_s)
+        for name, values in _columns(fine, self.interval_s).items():
+            columns[name].extend(values)
+        times = [row[0] for row in coarse] + [row[0] for row in fine]
+        return Window(self.interval_s if fine else self.coarse_step_s, times, columns)
+
+
+def _window(rows: list[tuple[float, ...]], step: float, last_step: float | None = None) -> Window:
+    columns = _columns(rows, step, last_step)
+    return Window(step, [row[0] for row in rows], columns)
+
+
+def _columns(
+    rows: list[tuple[float, ...]], step: float, last_step: float | None = None
+) -> dict[str, list[float | None]]:
+    """Rows as chart columns: rate (req/s), error ratio, p95 (s) and the band columns."""
+    names = ("rate", "err", "p95", *Bands.COLUMNS)
+    out: dict[str, list[float | None]] = {name: [] for name in names}
+    band_at = {name: 1 + COLUMNS.index(name) for name in Bands.COLUMNS}
+    for n, row in enumerate(rows):
+        requests, served, errors = row[1], row[2], row[3]
+        p95 = row[1 + _P95]
+        seconds = last_step if last_step and n == len(rows) - 1 else step
+        out["rate"].append(_num(requests / seconds))
+        out["err"].append(_num(errors / served) if served > 0 else None)
+        out["p95"].append(_num(p95))
+        for name, at in band_at.items():
+            out[name].append(_num(row[at]))
+    return out
+
+
+def _num(value: float) -> float | None:
+    """A JSON-safe number (NaN and infinities are gaps), rounded to float32's precision."""
+    if value != value or math.isinf(value):
+        return None
+    return float(f"{value:.6g}")
