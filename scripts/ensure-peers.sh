@@ -37,16 +37,20 @@ fi
 
 POLICY=/usr/sbin/policy-rc.d
 own_policy=""
+log=$(mktemp)
+cleanup() {
+    if [ -n "$own_policy" ]; then $SUDO rm -f "$POLICY"; own_policy=""; fi
+    rm -f "$log"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 if [ ! -e "$POLICY" ]; then
     own_policy=1
     printf '#!/bin/sh\n# ensure-peers.sh: no daemons during this install\nexit 101\n' \
         | $SUDO tee "$POLICY" >/dev/null
     $SUDO chmod 755 "$POLICY"
-    trap '$SUDO rm -f "$POLICY"' EXIT INT TERM
 fi
 
-log=$(mktemp)
-export DEBIAN_FRONTEND=noninteractive
 install() {
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends $PACKAGES >"$log" 2>&1
@@ -55,11 +59,7 @@ install() {
 if ! install; then
     if ! { $SUDO apt-get update -qq >>"$log" 2>&1 && install; }; then
         tail -n 20 "$log" >&2
-        rm -f "$log"
         warn "apt-get install $PACKAGES failed"
-        exit 0
     fi
 fi
-rm -f "$log"
-[ -n "$own_policy" ] && $SUDO rm -f "$POLICY" && trap - EXIT INT TERM
 exit 0

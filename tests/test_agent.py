@@ -325,6 +325,14 @@ async def test_recorded_events_reach_the_server_engine_none_lost(
     assert server.totals("POST /pay") == (25, 0)
     assert server.accepted() == 100
     assert server.late() == 0
+    # And what Prometheus would scrape from the server says the same.
+    async with httpx.AsyncClient(base_url=server.url) as scraper:
+        assert (await scraper.get("/metrics")).status_code == 401
+        bearer = {"authorization": f"Bearer {tokens['agent']}"}
+        metrics = await scraper.get("/metrics", headers=bearer)
+    assert metrics.status_code == 200, metrics.text
+    assert 'stanch_requests_total{route="*",service="shop"} 100.0' in metrics.text
+    assert 'stanch_errors_total{route="GET /boom",service="shop"} 15.0' in metrics.text
 
 
 async def test_an_approved_action_reaches_every_instance_within_two_seconds(
@@ -431,6 +439,44 @@ async def test_fail_static_backlog_and_restart(
         assert second.policy_version() == version  # the policy survived the restart
         assert (await client.post("/pay")).status_code == 503
         assert agent.stats.policy_version == version
+
+
+async def test_an_approval_reaches_the_agent_while_the_server_ingests_a_backlog(
+    serve: Callable[..., LiveServer], tokens: dict[str, str], agents: Callable[..., StanchAgent]
+) -> None:
+    """A backlog of 300,000 queued events (seconds of aggregation) does not hold up an
+    approval: the step loop ingests in slices, so the action still arrives within 2 s."""
+    server = serve(ingest_capacity=400_000)
+    agent = agents(server.url, tokens["agent"])
+    await eventually(lambda: agent.stats.policy_updates == 1, "the first policy")
+    action = server.pending_action(AlertKind.ERROR_BURST, "POST /pay")
+
+    def flood() -> None:
+        event = (server.ctx.now(), "GET", "/flood", 200, 0.01, "", "")
+        assert server.ctx.queue.offer("flood", "", [event] * 300_000)
+
+    server.call(flood)
+    await asyncio.sleep(0.2)  # the step loop is into the backlog now
+    responder = {"authorization": f"Bearer {tokens['responder']}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=responder) as api:
+        started = time.monotonic()
+        answer = await api.post(f"/api/v1/actions/{action}/approve", json={})
+        assert answer.status_code == 200
+        await eventually(
+            lambda: agent.stats.policy_version > 0, "the agent has the breaker", timeout=10
+        )
+        took = time.monotonic() - started
+        assert took < 2.0, f"the approval took {took:.1f}s to reach the agent"
+        # And no request waits long on the rest of the backlog.
+        slowest = 0.0
+        flooded = SeriesKey("flood", "*")
+        while server.call(lambda: server.ctx.engine.totals.get(flooded)) is None:
+            sent = time.monotonic()
+            assert (await api.get("/api/v1/health")).status_code == 200
+            slowest = max(slowest, time.monotonic() - sent)
+            assert time.monotonic() - started < 30, "the backlog was not ingested"
+            await asyncio.sleep(0.02)
+    assert slowest < 1.0, f"a request waited {slowest:.1f}s behind the backlog"
 
 
 @pytest.mark.parametrize("server_state", ["refusing", "silent"])

@@ -4,12 +4,18 @@ The shop runs under uvicorn behind Stanch's middleware; a traffic generator send
 requests to it; the engine steps once a second. The scenario is compressed (the bad config
 change after 3 minutes, the flood after 7) so a person can watch it, and curl the shop while it
 happens: their requests are throttled or refused exactly like the generator's.
+
+The control plane's dashboard runs beside it on ``dashboard_port`` around the same engine, with
+an admin token made for this run (printed, and in the sign-in link's fragment, which browsers
+never send to a server): a newcomer watches the incidents open and can approve the flood's
+throttle before the demo's operator does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,19 @@ from rich.console import Console
 from stanch.clock import WallClock
 from stanch.demo.driver import DriveStats
 from stanch.demo.report import describe_event, print_report
-from stanch.demo.scenario import DemoReport, DemoWorld, Scenario, fresh_output, write_postmortems
+from stanch.demo.scenario import (
+    DEFAULT_RUNBOOK,
+    DemoReport,
+    DemoWorld,
+    Scenario,
+    fresh_output,
+    write_postmortems,
+)
 from stanch.demo.traffic import RequestSpec, TrafficProfile, generate
+from stanch.server.app import create_app
+from stanch.server.auth import issue_token
+from stanch.server.context import ServerContext
+from stanch.server.settings import Settings
 
 MAX_IN_FLIGHT = 256
 
@@ -88,7 +105,38 @@ async def _engine_loop(world: DemoWorld, until: float) -> None:
         next_tick += 1.0
 
 
-async def run_live(*, out_dir: Path, port: int, seed: int, console: Console) -> DemoReport:
+def _dashboard(world: DemoWorld, db_url: str) -> tuple[ServerContext, Any, str]:
+    """The control plane around the demo's engine (its step loop off: the demo ticks), and an
+    admin token for this run."""
+    ctx = ServerContext(
+        Settings(db=db_url, run_loop=False, step_lag_s=0.0), world.store, world.engine
+    )
+    ctx.save_runbook(
+        world.engine.runbook,
+        DEFAULT_RUNBOOK.read_text(encoding="utf-8"),
+        source=str(DEFAULT_RUNBOOK.name),
+        actor="stanch demo",
+        startup=True,
+    )
+    _, token = issue_token(ctx.store, "demo", "admin", created_by="stanch demo", now=time.time())
+    return ctx, create_app(ctx), token
+
+
+def _listen(port: int) -> socket.socket | None:
+    """A listening socket on loopback, or None if the port is taken (uvicorn would exit)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+async def run_live(
+    *, out_dir: Path, port: int, seed: int, console: Console, dashboard_port: int = 8080
+) -> DemoReport:
     db_url = fresh_output(out_dir)
     scenario = live_scenario(time.time(), seed)
 
@@ -108,6 +156,27 @@ async def run_live(*, out_dir: Path, port: int, seed: int, console: Console) -> 
             lifespan="off",
         )
     )
+    if dashboard_port == port:
+        dashboard_port = port + 1
+    ctx, dashboard_app, token = _dashboard(world, db_url)
+    dashboard = uvicorn.Server(
+        uvicorn.Config(
+            dashboard_app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            port=dashboard_port,
+        )
+    )
+    dashboard_socket = _listen(dashboard_port)
+    if dashboard_socket is None:
+        console.print(f"[yellow]port {dashboard_port} is taken: no dashboard this time[/]")
+    else:
+        console.print(  # soft_wrap: a link broken over two lines cannot be clicked
+            f"[bold]Dashboard[/]: http://127.0.0.1:{dashboard_port}/login#token={token}\n"
+            f"  (or sign in at http://127.0.0.1:{dashboard_port}/ with the admin token {token})",
+            soft_wrap=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     console.print(
         f"[bold]Stanch live demo[/]: the shop is on {base_url} for the next "
@@ -123,6 +192,9 @@ async def run_live(*, out_dir: Path, port: int, seed: int, console: Console) -> 
     until = scenario.start + scenario.duration_s
     wall_start = time.perf_counter()
     server_task = asyncio.create_task(server.serve())
+    dashboard_task = asyncio.create_task(
+        dashboard.serve(sockets=[dashboard_socket]) if dashboard_socket else asyncio.sleep(0)
+    )
     try:
         while not server.started:
             if server_task.done():
@@ -133,7 +205,10 @@ async def run_live(*, out_dir: Path, port: int, seed: int, console: Console) -> 
         await engine_task
     finally:
         server.should_exit = True
+        dashboard.should_exit = True
         await server_task
+        await dashboard_task
+        ctx.close()
     engine = world.engine
     report = DemoReport(
         scenario=scenario,

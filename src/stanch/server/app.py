@@ -46,6 +46,7 @@ from stanch.server.api.schemas import HealthOut
 from stanch.server.api.webhooks import PAGERDUTY_PREFIX
 from stanch.server.auth import PERMISSION_ATTR, ROLES, Permission, require
 from stanch.server.context import ServerContext
+from stanch.server.dashboard import mount_dashboard
 from stanch.server.limits import BodyGuard
 from stanch.sources.pagerduty import MAX_BODY_BYTES as PAGERDUTY_MAX_BODY
 
@@ -61,10 +62,15 @@ async def health(_: Any = Depends(require(Permission.PUBLIC))) -> HealthOut:
 
 
 def create_app(
-    ctx: ServerContext, *, routers: Iterable[APIRouter] = (), close_on_shutdown: bool = False
+    ctx: ServerContext,
+    *,
+    routers: Iterable[APIRouter] = (),
+    close_on_shutdown: bool = False,
+    dashboard: bool = True,
 ) -> FastAPI:
     """The application around ``ctx``. With ``ctx.settings.run_loop`` the lifespan runs the
-    step loop; ``close_on_shutdown`` closes the context's store when the server stops."""
+    step loop; ``close_on_shutdown`` closes the context's store when the server stops;
+    ``dashboard`` serves the browser dashboard on every path outside the API and /metrics."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +112,8 @@ def create_app(
     app.router.routes.append(
         Route("/metrics", _authenticated(ctx, metrics_app(ctx.metrics)), include_in_schema=False)
     )
+    if dashboard:
+        mount_dashboard(app, ctx, excluded=(API_PREFIX, "/metrics"))
     return app
 
 
@@ -133,7 +141,21 @@ def _authenticated(ctx: ServerContext, inner: ASGIApp) -> ASGIApp:
             return
         await inner(scope, receive, send)
 
-    return guarded
+    return _AsgiEndpoint(guarded)
+
+
+class _AsgiEndpoint:
+    """An ASGI function as an object. Starlette's ``Route`` calls a plain *function* as a
+    request -> response endpoint (``f(request)``), so a bare ASGI function behind ``Route``
+    fails on every request; an instance is served as the ASGI app it is."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def permission_of(route: APIRoute) -> Permission | None:

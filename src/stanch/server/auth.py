@@ -205,13 +205,13 @@ def _principal(token: StoredToken, permission: Permission) -> Principal:
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """The dependency that lets a request through with a token allowed ``permission``."""
+    if permission is Permission.PUBLIC:
+        return _public()
 
     async def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     ) -> Principal:
-        if permission is Permission.PUBLIC:
-            return Principal("anonymous", None, "public")
         if credentials is None:
             raise _unauthorized("missing bearer token")
         token = context_of(request).tokens.check(credentials.credentials)
@@ -220,6 +220,17 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         return _principal(token, permission)
 
     setattr(dependency, PERMISSION_ATTR, permission)
+    return dependency
+
+
+def _public() -> Callable[..., Awaitable[Principal]]:
+    """No token needed. It must not depend on the bearer scheme: FastAPI would list that as
+    the operation's ``security`` in OpenAPI, telling clients a token is required."""
+
+    async def dependency() -> Principal:
+        return Principal("anonymous", None, "public")
+
+    setattr(dependency, PERMISSION_ATTR, Permission.PUBLIC)
     return dependency
 
 

@@ -38,10 +38,22 @@ class IngestQueue:
         self.accepted += len(events)
         return True
 
-    def drain(self) -> list[RequestEvent]:
-        """Everything waiting, as request events, oldest batch first."""
+    def drain(self, limit: int | None = None) -> list[RequestEvent]:
+        """Everything waiting (or the oldest ``limit`` events), as request events, oldest
+        batch first; a batch larger than what is left of ``limit`` is split."""
         out: list[RequestEvent] = []
-        batches, self._batches, self._size = self._batches, deque(), 0
+        if limit is None or limit >= self._size:
+            batches, self._batches, self._size = self._batches, deque(), 0
+        else:
+            batches = deque()
+            while limit > 0:
+                service, version, events = self._batches.popleft()
+                if len(events) > limit:
+                    self._batches.appendleft((service, version, events[limit:]))
+                    events = events[:limit]
+                batches.append((service, version, events))
+                self._size -= len(events)
+                limit -= len(events)
         for service, version, events in batches:
             out.extend(
                 RequestEvent(ts, service, method, route, status, latency, client, version, enf)

@@ -77,7 +77,11 @@ def parse_time(text: str, where: str) -> float | None:
     if offset and offset not in ("Z", "z"):
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        # The pattern admits any two digits; past +23:59 ``timezone`` raises ValueError (a 500).
+        if hours > 23 or minutes > 59:
+            raise PayloadError([f"{where}: not a valid UTC offset: {clip(text, 40)!r}"])
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         moment = datetime(
             int(year),

@@ -25,13 +25,15 @@ on has the empty policy, version 0.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
 
 from stanch.buffer import RawEvent
 from stanch.core.policy import Policy
@@ -115,9 +117,26 @@ class PolicyOut(BaseModel):
     response_model=AcceptedOut,
     responses=errors(*BODY_ERRORS, 503),
     summary="Ship a batch of request events",
+    # The body is read by hand (see _batch), so FastAPI documents neither it nor its 422.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EventBatch.model_json_schema()}},
+        },
+        "responses": {
+            "422": {
+                "description": "Validation Error",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                    }
+                },
+            }
+        },
+    },
 )
 async def post_events(
-    batch: EventBatch,
+    request: Request,
     ctx: Ctx,
     _: Any = Depends(require(Permission.INGEST)),
 ) -> Any:
@@ -129,6 +148,7 @@ async def post_events(
     server's window (300 s back, 60 s ahead); 503 with ``Retry-After`` means the buffer is
     full: keep the batch and retry.
     """
+    batch = _batch(request.headers.get("content-type"), await request.body())
     now = ctx.now()
     oldest = now - ctx.settings.max_event_age_s
     newest = now + ctx.settings.max_event_ahead_s
@@ -190,6 +210,67 @@ async def get_policy(
         return Response(status_code=304, headers={"ETag": _etag(current)})
     policy = ctx.engine.policies.get(service) or Policy(service)
     return JSONResponse(policy.to_dict(), headers={"ETag": _etag(policy.version)})
+
+
+def _batch(content_type: str | None, body: bytes) -> EventBatch:
+    """The batch, parsed and validated in one pass by pydantic-core's JSON parser: for 5,000
+    events that is ~2.5 ms instead of ~14 ms for FastAPI's ``json.loads`` then validation, the
+    largest cost of this endpoint (bench/ingest.py). A refused body takes the slow path, which
+    answers exactly what FastAPI's own body handling would (the same 422s as every route)."""
+    json_body = _is_json(content_type)
+    if json_body:
+        try:
+            return EventBatch.model_validate_json(body)
+        except PydanticValidationError:
+            pass  # say why the way FastAPI does, below
+    data: Any = body
+    if not body:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    if json_body:
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", exc.pos),
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": exc.msg},
+                    }
+                ]
+            ) from None
+        except (ValueError, RecursionError):  # e.g. an integer past Python's digit limit
+            raise HTTPException(400, "There was an error parsing the body") from None
+    if not isinstance(data, dict):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ("body",),
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": data,
+                }
+            ]
+        )
+    try:
+        return EventBatch.model_validate(data)
+    except PydanticValidationError as exc:
+        problems = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**p, "loc": ("body", *p["loc"])} for p in problems]
+        ) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """FastAPI's test: ``application/json`` or ``application/*+json`` (parameters ignored)."""
+    if not content_type:
+        return False
+    kind, _, subtype = content_type.split(";")[0].strip().lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _etag(version: int) -> str:

@@ -10,8 +10,8 @@ needs the last hour to draw, so :class:`SignalHistory` listens to the engine's c
 each with the detector's expectation and quiet band at that moment (see :mod:`.bands`).
 Storage is flat ``array`` rings (float32 values, float64 times): about 55 KB per series, and at
 most ``max_series`` series (the engine's own cardinality guard bounds them first).
-A coarse bucket sums counts and keeps the *largest* p95 of its seconds, so a latency spike
-does not vanish in the downsampling.
+A coarse bucket sums the counts of its seconds (so its rate and error ratio are exact) and
+averages their p95 and bands. Charts of longer ranges are bucketed the same way at read time.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ COLUMNS = ("requests", "served", "errors", "enforced", "p95", *Bands.COLUMNS)
 _WIDTH = len(COLUMNS)
 _NAN = math.nan
 _COUNTS = 4  # the first columns are counts: summed in a coarse bucket
-_P95 = 4
+_P95 = 4  # column of the p95 latency
 
 
 class _Ring:
@@ -92,10 +92,7 @@ class _Bucket:
         for i, value in enumerate(row):
             if value != value:  # NaN: nothing measured
                 continue
-            if i == _P95:
-                self.sums[i] = max(self.sums[i], value) if self.weights[i] else value
-            else:
-                self.sums[i] += value
+            self.sums[i] += value
             self.weights[i] += 1
 
     def row(self) -> list[float]:
@@ -106,7 +103,7 @@ class _Bucket:
             elif n == 0:
                 out.append(_NAN)
             else:
-                out.append(total if i == _P95 else total / n)
+                out.append(total / n)
         return out
 
 
@@ -195,14 +192,6 @@ class SignalHistory:
     def keys(self) -> list[SeriesKey]:
         return sorted(self.series)
 
-    def latest(self, key: SeriesKey) -> dict[str, float | None] | None:
-        """The last point of a series as chart values (rate, err, p95, bands), or None."""
-        history = self.series.get(key)
-        last = history.fine.last if history is not None else None
-        if last is None:
-            return None
-        return {name: column[0] for name, column in _columns([last], self.interval_s).items()}
-
     def last_hour(self, key: SeriesKey) -> Window:
         """10-second summaries (the bucket being filled included) for sparklines."""
         history = self.series.get(key)
@@ -216,23 +205,59 @@ class SignalHistory:
             return _window(rows, self.coarse_step_s, last_step=filled)
         return _window(rows, self.coarse_step_s)
 
-    def between(self, key: SeriesKey, since: float, until: float) -> Window:
+    def latest(self, key: SeriesKey, seconds: float = 10.0) -> dict[str, float | None] | None:
+        """The last ``seconds`` of a series summed up (rate, err, p95, bands), or None.
+
+        A single second is too noisy to read: a route with two requests a second swings
+        between 0% and 100% errors."""
+        history = self.series.get(key)
+        last = history.fine.last if history is not None else None
+        if history is None or last is None:
+            return None
+        rows = history.fine.rows(since=last[0] - seconds + self.interval_s / 2)
+        bucket = _Bucket(0)
+        for row in rows:
+            bucket.add(row[1:])
+        summed = (last[0], *bucket.row())
+        span = len(rows) * self.interval_s
+        return {name: column[0] for name, column in _columns([summed], span).items()}
+
+    def between(self, key: SeriesKey, since: float, until: float, step: float = 0.0) -> Window:
         """Points from ``since`` to ``until``: 1 s where the fine ring still has them, 10 s
-        summaries before that. The step reported is the finest used."""
+        summaries before that, summed into ``step``-second buckets when ``step`` is coarser."""
         history = self.series.get(key)
         if history is None:
-            return Window(self.interval_s, [], {})
+            return Window(max(step, self.interval_s), [], {})
         fine_from = history.fine.first_t
         coarse: list[tuple[float, ...]] = []
         if fine_from is None or since < fine_from:
             limit = until if fine_from is None else fine_from - self.coarse_step_s
             coarse = history.coarse.rows(since, limit)
         fine = history.fine.rows(since, until)
+        if step > self.coarse_step_s or (step > self.interval_s and not coarse):
+            return _window(_rebucket(coarse + fine, step), step)
         columns = _columns(coarse, self.coarse_step_s)
         for name, values in _columns(fine, self.interval_s).items():
             columns[name].extend(values)
         times = [row[0] for row in coarse] + [row[0] for row in fine]
         return Window(self.interval_s if fine else self.coarse_step_s, times, columns)
+
+
+def _rebucket(rows: list[tuple[float, ...]], step: float) -> list[tuple[float, ...]]:
+    """Rows summed into ``step``-second buckets (counts added, the rest averaged)."""
+    out: list[tuple[float, ...]] = []
+    bucket: _Bucket | None = None
+    for row in rows:
+        index = math.floor(row[0] / step)
+        if bucket is not None and bucket.index != index:
+            out.append((bucket.index * step, *bucket.row()))
+            bucket = None
+        if bucket is None:
+            bucket = _Bucket(index)
+        bucket.add(row[1:])
+    if bucket is not None:
+        out.append((bucket.index * step, *bucket.row()))
+    return out
 
 
 def _window(rows: list[tuple[float, ...]], step: float, last_step: float | None = None) -> Window:

@@ -42,6 +42,7 @@ class Session:
     csrf: str = field(repr=False)
     started: float
     seen: float
+    flash: str = ""  # a message for the next page (after a form's redirect)
 
 
 class SessionStore:
@@ -92,6 +93,13 @@ class SessionStore:
             return None
         session.seen = now
         return session, principal
+
+    def set_flash(self, session: Session, message: str) -> None:
+        session.flash = message
+
+    def take_flash(self, session: Session) -> str:
+        message, session.flash = session.flash, ""
+        return message
 
     def end(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
