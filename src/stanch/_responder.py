@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from stanch._engine_state import EngineState, log
 from stanch.core.actions import Action, ActionKind, ActionState
+from stanch.core.alerts import AlertKind
 from stanch.core.errors import NotFound, StanchError
 from stanch.core.incidents import Incident, IncidentState
 from stanch.core.policy import Policy
@@ -161,7 +162,10 @@ class Responder(EngineState):
             if not action.is_active or action.verified is not None or action.applied_at is None:
                 continue
             incident = self._incident(action.incident_id)
-            if not incident.firing_alerts:
+            # An SLO burn alert lags by design (its short window is minutes long): it says the
+            # budget was spent, not that the trouble goes on, so it does not judge an action.
+            firing = [a for a in incident.firing_alerts if a.kind is not AlertKind.SLO_BURN]
+            if not firing:
                 elapsed = now - action.applied_at
                 self._set_action(replace(action, verified=True), now)
                 incident.note(
@@ -173,7 +177,7 @@ class Responder(EngineState):
                 )
             elif now - action.applied_at >= action.verify_within_s:
                 self._set_action(replace(action, verified=False), now)
-                still = "; ".join(a.explanation for a in incident.firing_alerts)
+                still = "; ".join(a.explanation for a in firing)
                 incident.note(
                     now,
                     "not_helping",
