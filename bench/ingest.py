@@ -56,6 +56,8 @@ ROUTES = [
     ("GET", "/"),
 ]
 REBUILD_S = 0.25  # bodies get fresh timestamps this often, like an agent's flushes
+NOTES = "## Notes"  # what follows this heading in the results file is kept on a rerun
+CAPACITY = 200_000  # the server's ingest queue (STANCH_INGEST_CAPACITY, the default)
 
 
 # ---------------------------------------------------------------------------- servers
@@ -210,6 +212,13 @@ class Run:
         return self.accepted / self.seconds
 
     @property
+    def sustained_eps(self) -> float:
+        """A floor on what the engine took in during the run: at its end at most ``CAPACITY``
+        accepted events can still wait in the server's queue (baseline: nothing queues)."""
+        waiting = CAPACITY if self.target == "stanch" else 0
+        return max(0, self.accepted - waiting) / self.seconds
+
+    @property
     def cpu_us_per_event(self) -> float:
         return self.server_cpu_s / self.accepted * 1e6 if self.accepted else float("nan")
 
@@ -325,23 +334,31 @@ def render(
         f"- machine: {os.cpu_count()} CPUs (nproc), {platform.machine()}, "
         f"{platform.system()} {platform.release()}",
         f"- python: {platform.python_version()} ({platform.python_implementation()})",
+        f"- load average when the run started (1/5/15 min): {args.loadavg}",
         f"- command: `$ {command}`",
         f"- method: `stanch serve` as a subprocess (uvicorn, one process, SQLite), an agent "
         f"token from `stanch token create`; {args.clients} load processes post batches of "
         f"{args.batch:,} events back to back for {args.seconds:g} s per variant, bodies rebuilt "
-        f"every {REBUILD_S:g} s with fresh timestamps (8 routes, 200 clients, 1% errors). "
+        f"every {REBUILD_S:g} s with fresh timestamps (8 routes, 200 clients, 1% errors); they "
+        "do not back off on 503, so the server runs saturated (a 503 refuses a batch whole: "
+        "refused events were never accepted). `events/s aggregated, floor` is "
+        f"(accepted − the {CAPACITY:,}-event ingest queue) ÷ time: what the engine took in "
+        "for certain during the run. `health` is a `GET /api/v1/health` every 20 ms during the "
+        "load: how long any other request (a long-poll, an approval) waits. "
         "Baseline: the same uvicorn serving one FastAPI endpoint that only inflates and parses "
         "the JSON. Latency is per batch, client side; server CPU from `/proc`.",
         "",
-        "| target | body | events/s accepted | vs baseline | batches | batch p50 ms "
-        "| batch p99 ms | server CPU µs/event | 503 refused | health p50 / max ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | body | events/s accepted | vs baseline | events/s aggregated, floor "
+        "| batches | batch p50 ms | batch p99 ms | server CPU µs/event | 503 refused "
+        "| health p50 / max ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         base = baseline.get(r.encoding)
         ratio = f"{r.eps / base.eps:.2f}" if base and base.eps else "-"
         lines.append(
-            f"| {r.target} | {r.encoding} | {r.eps:,.0f} | {ratio} | {r.batches:,} "
+            f"| {r.target} | {r.encoding} | {r.eps:,.0f} | {ratio} | {r.sustained_eps:,.0f} "
+            f"| {r.batches:,} "
             f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.cpu_us_per_event:.1f} | {r.refused:,} "
             f"| {r.probe_p50_ms:.1f} / {r.probe_max_ms:.0f} |"
         )
@@ -349,7 +366,7 @@ def render(
         "",
         'Zero loss: events accepted (sum of `202 {"accepted": n}`) against the engine\'s '
         '`stanch_requests_total{route="*"}` of the variant\'s service, scraped from `/metrics` '
-        f"once the step loop had closed the last windows ({drain_s:.1f} s after the load).",
+        f"once the step loop had closed the last windows ({drain_s:.1f} s after the gzip load).",
         "",
         "| variant | events accepted | events aggregated | lost |",
         "|---|---:|---:|---:|",
@@ -362,11 +379,20 @@ def render(
     lost = sum(r.accepted for r, _ in proof) - sum(a for _, a in proof) + late
     verdict = (
         "met"
-        if stanch and min(r.eps for r in stanch) >= TARGET_EPS and lost == 0 and late == 0
+        if stanch and min(r.sustained_eps for r in stanch) >= TARGET_EPS and lost == 0 and late == 0
         else "NOT met"
     )
     lines += ["", f"Target ≥ {TARGET_EPS:,} events/s with zero loss: **{verdict}**.", ""]
     return "\n".join(lines)
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written part of a previous results file (from ``NOTES`` on), kept on rewrite."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(NOTES)
+    return "\n" + text[at:] if at >= 0 else ""
 
 
 def main() -> int:
@@ -383,7 +409,8 @@ def main() -> int:
         run_baseline(args.baseline_server)
         return 0
 
-    command = " ".join(["python", "bench/ingest.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python", "bench/ingest.py", *sys.argv[1:]])
+    args.loadavg = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="stanch-ingest-"))
     try:
         db = f"sqlite:///{tmp / 'bench.db'}"
@@ -410,8 +437,9 @@ def main() -> int:
         serve += ["--port", str(stanch_port)]
         baseline = [sys.executable, __file__, "--baseline-server", str(base_port)]
         runs: list[Run] = []
+        env = {**os.environ, "STANCH_INGEST_CAPACITY": str(CAPACITY)}
         with (
-            process(serve, tmp / "serve.log") as stanch_pid,
+            process(serve, tmp / "serve.log", env) as stanch_pid,
             process(baseline, tmp / "baseline.log") as base_pid,
             ProcessPoolExecutor(args.clients) as pool,
         ):
@@ -426,14 +454,15 @@ def main() -> int:
                     run = drive(pool, args, target, url, pid, token, f"bench-{encoding}", gz)
                     runs.append(run)
                     print(
-                        f"{target:8} {encoding:4}: {run.eps:10,.0f} events/s, "
+                        f"{target:8} {encoding:4}: {run.eps:10,.0f} events/s "
+                        f"(aggregated ≥ {run.sustained_eps:,.0f}/s), "
                         f"p50 {run.p50_ms:6.1f} ms, p99 {run.p99_ms:6.1f} ms, "
                         f"{run.cpu_us_per_event:5.1f} µs CPU/event, refused {run.refused:,}, "
                         f"health p50 {run.probe_p50_ms:.1f} max {run.probe_max_ms:.0f} ms"
                         + (f", failed {run.failed} ({run.problem})" if run.failed else ""),
                         flush=True,
                     )
-                    if target == "stanch":
+                    if target == "stanch" and not gz:
                         time.sleep(3.0)  # let the step loop catch up before the next variant
             stanch_runs = [r for r in runs if r.target == "stanch"]
             expected = {r.service: r.accepted for r in stanch_runs}
@@ -445,7 +474,7 @@ def main() -> int:
         report = render(args, runs, proof, late, drain_s, command)
         if not args.no_write:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(report, encoding="utf-8")
+            args.out.write_text(report + kept_notes(args.out), encoding="utf-8")
             print(f"wrote {args.out}")
         lost = sum(r.accepted for r, _ in proof) - sum(a for _, a in proof)
         return 0 if lost == 0 and late == 0 else 1

@@ -58,7 +58,9 @@ def traffic(t: float, error_ratio: float, rng: random.Random) -> list[RequestEve
             latency = 0.02 * (1 + rng.random())
             client = f"c{rng.randrange(30)}"
             events.append(
-                RequestEvent(t + i / rps, "api", method, path, 500 if failed else 200, latency, client)
+                RequestEvent(
+                    t + i / rps, "api", method, path, 500 if failed else 200, latency, client
+                )
             )
     return events
 
@@ -85,7 +87,10 @@ def ctx(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[ServerContext]:
     opened = ServerContext.open(settings, clock=clock, engine_config=config)
     store = ConfigStore(
         "api",
-        [ConfigKeySpec("pay.timeout_ms", "int", 2000, minimum=1), ConfigKeySpec("flag", "bool", False)],
+        [
+            ConfigKeySpec("pay.timeout_ms", "int", 2000, minimum=1),
+            ConfigKeySpec("flag", "bool", False),
+        ],
         now=clock.t,
     )
     opened.engine.add_config_store(store)

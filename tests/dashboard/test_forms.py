@@ -119,7 +119,8 @@ async def test_acknowledge_comment_and_resolve(
     incident = incident_ctx.engine.incidents["INC-0001"]
     assert incident.acknowledged_by == "responder-person"
     assert any(e.kind == "comment" and e.text == "looking" for e in incident.timeline)
-    assert incident.state == "resolved" and incident.resolution == "timeout restored"
+    assert incident.state == "resolved"
+    assert incident.resolution == "timeout restored"
     assert incident_ctx.engine.actions["ACT-0001"].state is ActionState.EXPIRED
 
 
@@ -138,10 +139,12 @@ async def test_the_postmortem_is_editable_once_resolved(
     assert saved.status_code == 303
     stored = incident_ctx.store.get_postmortem("INC-0001")
     assert stored is not None
-    assert stored[0] == text and stored[1]["edited_by"] == "responder-person"
+    assert stored[0] == text
+    assert stored[1]["edited_by"] == "responder-person"
     page = (await responder.get("/incidents/INC-0001")).text
     assert "Root cause: the timeout. &lt;script&gt;" in page
-    assert 'class="align-right"' in page and "style=" not in page
+    assert 'class="align-right"' in page
+    assert "style=" not in page
 
 
 async def test_the_runbook_is_replaced_only_when_valid(
@@ -160,7 +163,8 @@ async def test_the_runbook_is_replaced_only_when_valid(
     good = "version: 1\nrules:\n  - name: all-errors\n    match: {kinds: [error_burst]}\n"
     good += "    actions:\n      - {kind: circuit_break, mode: approve}\n"
     checked = await admin.post("/runbook", data={"csrf": token, "text": good, "op": "check"})
-    assert checked.status_code == 200 and "Checked: valid, 1 rule(s)" in checked.text
+    assert checked.status_code == 200
+    assert "Checked: valid, 1 rule(s)" in checked.text
     assert [r.name for r in incident_ctx.engine.runbook.rules] == ["pay-errors"]
     replaced = await admin.post("/runbook", data={"csrf": token, "text": good, "op": "replace"})
     assert replaced.status_code == 303
@@ -177,14 +181,16 @@ async def test_config_diff_and_rollback(
     """The service page diffs two versions; an admin's rollback writes a new version holding
     the old values, and is audited."""
     diff = (await admin.get("/config/api?from=1&to=2")).text
-    assert "<code>2000</code>" in diff and "<code>80</code>" in diff
+    assert "<code>2000</code>" in diff
+    assert "<code>80</code>" in diff
     token = await csrf(admin, "/config/api")
     answer = await admin.post(
         "/config/api/rollback", data={"csrf": token, "to_version": "1", "reason": "undo"}
     )
     assert answer.status_code == 303
     current = incident_ctx.engine.config_stores["api"].current
-    assert current.version == 3 and current.values["pay.timeout_ms"] == 2000
+    assert current.version == 3
+    assert current.values["pay.timeout_ms"] == 2000
     assert any(e.action == "dashboard.config.rollback" for e in incident_ctx.store.audit_entries())
     bad = await admin.post("/config/api/rollback", data={"csrf": token, "to_version": "x"})
     assert bad.status_code == 400

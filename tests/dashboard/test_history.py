@@ -33,21 +33,22 @@ def test_rings_are_bounded_and_keep_the_newest() -> None:
     fine = [t for t in window.t if t >= 970]
     assert fine == [float(t) for t in range(970, 1000)]
     hour = history.last_hour(KEY)
-    assert len(hour.t) == 6 + 1  # six full buckets and the one being filled
-    assert hour.t[-1] == 990.0
+    assert hour.t == [930.0, 940.0, 950.0, 960.0, 970.0, 980.0]  # the bucket at 990 is filling
     assert history.updates == 1000
+    assert history.folds == 99
 
 
 def test_coarse_buckets_sum_counts_and_average_latency() -> None:
     """A 10 s summary's rate and error ratio are exact over its seconds; its p95 is the mean."""
     history = SignalHistory(coarse_step_s=10)
-    for t in range(20):
+    for t in range(21):
         history.record([point(float(t), requests=10, errors=5 if t < 10 else 0, p95=0.1)], {})
     hour = history.last_hour(KEY)
     assert hour.t == [0.0, 10.0]
     assert hour.columns["rate"] == [10.0, 10.0]
     assert hour.columns["err"] == [0.5, 0.0]
-    assert hour.columns["p95"][0] is not None and math.isclose(hour.columns["p95"][0], 0.1)
+    assert hour.columns["p95"][0] is not None
+    assert math.isclose(hour.columns["p95"][0], 0.1)
 
 
 def test_latest_sums_the_last_seconds() -> None:
@@ -80,7 +81,8 @@ def test_series_beyond_the_cap_are_dropped_and_counted() -> None:
         Point(SeriesKey("api", f"GET /r{i}"), 0.0, 1.0, 1, 1, 0, 0, 0.1, 0.1, 0.1) for i in range(3)
     ]
     history.record(points, {})
-    assert len(history.series) == 2 and history.dropped == 2
+    assert len(history.series) == 2
+    assert history.dropped == 2
 
 
 def test_bands_follow_the_detector() -> None:
@@ -96,9 +98,12 @@ def test_bands_follow_the_detector() -> None:
         bands = state.update(monitor)
     assert bands is not None
     assert 19 < bands.rate_exp < 23
-    assert bands.rate_lo < 20 and bands.rate_hi > 23 and bands.rate_hi < 200
+    assert bands.rate_lo < 20
+    assert bands.rate_hi > 23
+    assert bands.rate_hi < 200
     assert bands.err_hi == config.error_min_ratio
-    assert bands.p95_exp > 0 and bands.p95_hi >= bands.p95_exp * (1 + config.latency_min_change)
+    assert bands.p95_exp > 0
+    assert bands.p95_hi >= bands.p95_exp * (1 + config.latency_min_change)
     cold = BandState().update(SeriesMonitor(KEY, config))
     assert all(math.isnan(v) for v in cold.values())
 
@@ -139,7 +144,8 @@ async def test_incident_charts_carry_bands_markers_and_spans(
     labels = [m["label"] for m in data["markers"]]
     assert "error_burst on POST /pay" in labels
     (span,) = data["spans"]
-    assert span["label"] == "circuit_break on POST /pay" and span["phase"] == "isolate"
+    assert span["label"] == "circuit_break on POST /pay"
+    assert span["phase"] == "isolate"
     assert span["to"] is None
     overview = (await responder.get("/overview.json")).json()
     assert len(overview["series"]) == 4  # the service and its three routes
@@ -149,3 +155,17 @@ def test_a_context_has_one_dashboard(incident_ctx: ServerContext) -> None:
     """Mounting twice (two apps on one context) shares one recorder and one session store."""
     assert dashboard_for(incident_ctx) is dashboard_for(incident_ctx)
     assert incident_ctx.engine.on_points.count(incident_ctx.engine.on_points[0]) == 1
+
+
+async def test_sparkline_data_is_built_once_per_bucket(
+    responder: httpx.AsyncClient, incident_ctx: ServerContext, clock: Clock
+) -> None:
+    """The overview's sparkline answer is reused until a 10 s bucket completes."""
+    history = dashboard_for(incident_ctx).history
+    first = (await responder.get("/overview.json")).content
+    assert history.folds == dashboard_for(incident_ctx).cache["sparklines"][0]
+    assert (await responder.get("/overview.json")).content == first
+    folds = history.folds
+    while history.folds == folds:
+        drive(incident_ctx, clock, 1)
+    assert (await responder.get("/overview.json")).content != first

@@ -63,7 +63,9 @@ async def demo_server(db_url: str, *, stop_at_s: float = STOP_AT_S) -> DemoServe
     app = create_app(ctx)
     await world.run(scenario.start + stop_at_s)
     tokens = {
-        role: issue_token(ctx.store, f"{role.value}-person", role.value, created_by="test", now=0)[1]
+        role: issue_token(ctx.store, f"{role.value}-person", role.value, created_by="test", now=0)[
+            1
+        ]
         for role in Role
     }
     return DemoServer(world, ctx, app, tokens)

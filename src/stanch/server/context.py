@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,7 +41,7 @@ EMPTY_RUNBOOK = "version: 1\nrules: []\n"
 RUNBOOK_META = "runbook"
 SERVE_ACTOR = "stanch serve"
 INGEST_SLICE = 5_000  # events per engine.ingest call in the loop: ~50 ms of aggregation
-INGEST_BUDGET_S = 1.0  # slicing stops after this: under overload the step must still run
+INGEST_BUDGET_S = 5.0  # slicing stops after this: under overload the step must still run
 
 
 class PolicyWatch:
@@ -165,10 +166,21 @@ class ServerContext:
         """The engine's clock: the wall clock less ``step_lag_s`` (see Settings)."""
         return self.clock() - self.settings.step_lag_s
 
-    def step(self, now: float | None = None) -> None:
-        """One turn of the loop: queued events in, quiet report groups out, engine step."""
+    def step(self, now: float | None = None, *, all_queued: bool = True) -> None:
+        """One turn of the loop: queued events in, quiet report groups out, engine step.
+
+        ``all_queued=False`` (the live loop) takes in first only the queued batches that hold
+        an event of a window this step closes; the others wait for the next turn, where
+        ``ingest_queued`` takes them in slices instead of in one long block."""
         now = self.now() if now is None else now
-        self.engine.ingest(self.queue.drain())
+        if all_queued:
+            self.engine.ingest(self.queue.drain())
+        else:
+            interval = self.engine.windows.interval
+            # WindowAggregator.close(now) closes the windows before index floor(now / interval);
+            # the 1e-9 covers an event a rounding error from that edge.
+            closing_before = (math.floor(now / interval) + 1e-9) * interval
+            self.engine.ingest(self.queue.drain(before=closing_before))
         for group in self.reports.close_quiet(now, self.settings.report_quiet_s):
             self.engine.ingest_alert(reports.alert(group, now), now)
         self.engine.step(now)
@@ -184,7 +196,7 @@ class ServerContext:
             await asyncio.sleep(self.settings.interval_s)
             try:
                 await self.ingest_queued()
-                self.step()
+                self.step(all_queued=False)
             except Exception:
                 log.exception("engine step failed")
 
@@ -192,8 +204,9 @@ class ServerContext:
         """Move queued events into the engine a slice at a time, letting the loop run other
         handlers in between. Taking a big backlog in one call blocked every request for as
         long (~1 s per 100,000 events): long-polls, approvals, the dashboard. It stops once
-        at most one slice is left, or after ``INGEST_BUDGET_S``: ``step`` takes the rest, so
-        every event accepted before a step is in the engine before its windows close."""
+        at most one slice is left, or after ``INGEST_BUDGET_S`` (so the step runs on time
+        under overload); the step then takes in at once only what the windows it closes
+        need, so every event accepted before a step is in before its window closes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + INGEST_BUDGET_S
         while len(self.queue) > INGEST_SLICE and loop.time() < deadline:

@@ -151,6 +151,7 @@ class SignalHistory:
         self.series: dict[SeriesKey, SeriesHistory] = {}
         self.dropped = 0  # points of series beyond max_series
         self.updates = 0  # steps recorded: the data version live pages poll
+        self.folds = 0  # coarse buckets completed: the sparklines' version
 
     def record(self, points: Iterable[Point], monitors: dict[SeriesKey, SeriesMonitor]) -> None:
         """Keep ``points``, with each monitor's expectation after it scored them."""
@@ -182,6 +183,7 @@ class SignalHistory:
         bucket = history.bucket
         if bucket is not None and bucket.index != index:
             history.coarse.append(bucket.index * self.coarse_step_s, bucket.row())
+            self.folds += 1
             bucket = None
         if bucket is None:
             bucket = history.bucket = _Bucket(index)
@@ -189,21 +191,16 @@ class SignalHistory:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def keys(self) -> list[SeriesKey]:
+    def series_keys(self) -> list[SeriesKey]:
         return sorted(self.series)
 
     def last_hour(self, key: SeriesKey) -> Window:
-        """10-second summaries (the bucket being filled included) for sparklines."""
+        """The completed 10-second summaries, for sparklines (they change once a bucket
+        completes, so their answer can be cached on :attr:`folds`)."""
         history = self.series.get(key)
         if history is None:
             return Window(self.coarse_step_s, [], {})
-        rows = history.coarse.rows()
-        if history.bucket is not None:
-            rows.append((history.bucket.index * self.coarse_step_s, *history.bucket.row()))
-            # the partial bucket's rate is over the seconds it has seen, not the whole step
-            filled = history.bucket.filled * self.interval_s
-            return _window(rows, self.coarse_step_s, last_step=filled)
-        return _window(rows, self.coarse_step_s)
+        return _window(history.coarse.rows(), self.coarse_step_s)
 
     def latest(self, key: SeriesKey, seconds: float = 10.0) -> dict[str, float | None] | None:
         """The last ``seconds`` of a series summed up (rate, err, p95, bands), or None.
@@ -260,23 +257,19 @@ def _rebucket(rows: list[tuple[float, ...]], step: float) -> list[tuple[float, .
     return out
 
 
-def _window(rows: list[tuple[float, ...]], step: float, last_step: float | None = None) -> Window:
-    columns = _columns(rows, step, last_step)
-    return Window(step, [row[0] for row in rows], columns)
+def _window(rows: list[tuple[float, ...]], step: float) -> Window:
+    return Window(step, [row[0] for row in rows], _columns(rows, step))
 
 
-def _columns(
-    rows: list[tuple[float, ...]], step: float, last_step: float | None = None
-) -> dict[str, list[float | None]]:
+def _columns(rows: list[tuple[float, ...]], step: float) -> dict[str, list[float | None]]:
     """Rows as chart columns: rate (req/s), error ratio, p95 (s) and the band columns."""
     names = ("rate", "err", "p95", *Bands.COLUMNS)
     out: dict[str, list[float | None]] = {name: [] for name in names}
     band_at = {name: 1 + COLUMNS.index(name) for name in Bands.COLUMNS}
-    for n, row in enumerate(rows):
+    for row in rows:
         requests, served, errors = row[1], row[2], row[3]
         p95 = row[1 + _P95]
-        seconds = last_step if last_step and n == len(rows) - 1 else step
-        out["rate"].append(_num(requests / seconds))
+        out["rate"].append(_num(requests / step))
         out["err"].append(_num(errors / served) if served > 0 else None)
         out["p95"].append(_num(p95))
         for name, at in band_at.items():

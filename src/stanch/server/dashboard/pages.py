@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from stanch.core.actions import Action
 from stanch.core.errors import NotFound
 from stanch.core.incidents import Incident
 from stanch.core.postmortem import draft_postmortem, render_markdown
@@ -29,10 +32,17 @@ async def overview(view: View) -> Response:
 
 @page()
 async def overview_data(view: View) -> Response:
-    return JSONResponse(views.sparklines(view.dash.history), headers={"cache-control": "no-store"})
+    """Sparkline data: the same until a 10 s bucket completes, so it is built once per bucket
+    however many pages poll it."""
+    history = view.dash.history
+    cached = view.dash.cache.get("sparklines")
+    if cached is None or cached[0] != history.folds:
+        body = json.dumps(views.sparklines(history), separators=(",", ":")).encode()
+        cached = view.dash.cache["sparklines"] = (history.folds, body)
+    return Response(cached[1], media_type="application/json")
 
 
-def _incident(view: View) -> tuple[Incident, list[views.Action]]:
+def _incident(view: View) -> tuple[Incident, list[Action]]:
     incident_id = view.request.path_params["incident_id"]
     found = views.find_incident(view.ctx, incident_id)
     if found is None:

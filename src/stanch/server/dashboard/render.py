@@ -26,13 +26,16 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 _markdown.enable(["table", "strikethrough"])
 
 
-def markdown(text: str) -> Markup:
+def markdown(text: str, demote: int = 0) -> Markup:
     """Markdown as HTML; raw HTML in ``text`` comes out as text.
 
     Table alignment becomes a class (``align-right``) instead of a ``style`` attribute, which
-    the Content-Security-Policy would refuse."""
+    the Content-Security-Policy would refuse; headings go ``demote`` levels down, so a
+    document shown inside a page does not compete with the page's own headings."""
     tokens = _markdown.parse(text)
     for token in tokens:
+        if demote and token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1:]) + demote)}"
         style = token.attrGet("style")
         if isinstance(style, str):
             del token.attrs["style"]

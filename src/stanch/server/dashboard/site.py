@@ -6,7 +6,7 @@ it is told to leave alone (the API and ``/metrics``), so the API keeps its own J
 from this server, no inline code), ``nosniff``, no framing, and ``no-store`` for anything that
 is not a static file.
 
-Live updates: each page polls ``GET /live`` once a second; the answer is a version string
+Live updates: each page polls ``GET /live`` every 0.8 s; the answer is a version string
 that changes whenever the engine emits an event, a step records new points, a form here
 changes something, or the runbook is replaced. On a change the page fetches itself again and
 swaps the regions marked ``data-live`` (keeping focus, typed text and charts), then refreshes

@@ -60,7 +60,7 @@ def overview(ctx: ServerContext, history: SignalHistory) -> list[ServiceBlock]:
     engine = ctx.engine
     open_incidents = [i for i in engine.incidents.values() if i.is_open]
     active = [a for a in engine.actions.values() if a.is_active]
-    keys = set(history.keys()) | set(engine.monitors)
+    keys = set(history.series_keys()) | set(engine.monitors)
     blocks: dict[str, ServiceBlock] = {}
     for key in sorted(keys, key=lambda k: (k.service, not k.is_service_wide, k.route)):
         health, why = _health(ctx, key, open_incidents, active, history)
@@ -107,7 +107,7 @@ def sparklines(history: SignalHistory) -> dict[str, Any]:
     return {
         "series": {
             series_id(key): {"label": str(key), **history.last_hour(key).to_json()}
-            for key in history.keys()
+            for key in history.series_keys()
         }
     }
 

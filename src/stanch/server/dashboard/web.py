@@ -10,6 +10,7 @@ application/json``), which then refreshes the page's live regions without a relo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Dashboard:
     sessions: SessionStore
     feed: LiveFeed
     env: Environment
+    cache: dict[str, tuple[int, bytes]] = dataclasses.field(default_factory=dict)  # built once
 
     def version(self) -> str:
         """Changes when anything a page shows may have changed (polled by open pages).

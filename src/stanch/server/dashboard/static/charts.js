@@ -109,18 +109,29 @@
   // -- incident charts -----------------------------------------------------------------------
 
   function drawSpans(u) {
+    // each action: a light wash over the plot while it was in force, and a solid strip of
+    // its own along the bottom, so overlapping actions stay apart
     var p = palette();
     var ctx = u.ctx;
     var top = u.bbox.top, height = u.bbox.height;
+    var dpr = window.devicePixelRatio || 1;
+    var strip = 4 * dpr;
     var xMin = u.scales.x.min, xMax = u.scales.x.max;
-    extras.spans.forEach(function (s) {
+    ctx.save();
+    extras.spans.forEach(function (s, i) {
       var from = Math.max(s.from, xMin);
       var to = Math.min(s.to === null ? extras.now : s.to, xMax);
       if (to <= from) return;
       var x0 = u.valToPos(from, "x", true), x1 = u.valToPos(to, "x", true);
-      ctx.fillStyle = s.phase === "isolate" ? p.isolate : p.mitigate;
+      var color = s.phase === "isolate" ? p.isolate : p.mitigate;
+      ctx.fillStyle = color;
+      ctx.globalAlpha = 0.55;
       ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = color.replace(/[\d.]+\)$/, "0.9)");
+      ctx.fillRect(x0, top + height - strip * (i + 1) - i * dpr, Math.max(2, x1 - x0), strip);
     });
+    ctx.restore();
   }
 
   function label(ctx, u, text, x, y, dpr) {
@@ -140,11 +151,16 @@
     ctx.font = (11 * dpr) + "px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     extras.spans.forEach(function (s, i) {
-      if (s.from < xMin || s.from > xMax) return;
-      var x = u.valToPos(s.from, "x", true);
+      // a span's name goes inside it when it fits; the legend and the action list say the rest
+      var from = Math.max(s.from, xMin);
+      var to = Math.min(s.to === null ? extras.now : s.to, xMax);
+      if (to <= from) return;
+      var x0 = u.valToPos(from, "x", true), x1 = u.valToPos(to, "x", true);
+      var width = ctx.measureText(s.label).width;
+      if (x1 - x0 < width + 12 * dpr) return;
       ctx.fillStyle = p.fg;
       ctx.globalAlpha = 0.8;
-      label(ctx, u, s.label, x, top + height - (8 + 13 * (i % 3)) * dpr, dpr);
+      ctx.fillText(s.label, x0 + 6 * dpr, top + height - (8 * dpr + 5 * dpr * extras.spans.length) - 13 * dpr * (i % 3));
     });
     ctx.globalAlpha = 1;
     extras.markers.forEach(function (m, i) {
