@@ -76,8 +76,8 @@ def serve(
         return
     app = create_app(ctx, close_on_shutdown=True)
     console.print(
-        f"Stanch control plane on http://{settings.host}:{settings.port}/api/v1 "
-        f"(docs: /api/v1/docs), database {escape(settings.db.split('@')[-1])}"
+        f"Stanch control plane on http://{settings.host}:{settings.port}/ (dashboard), "
+        f"API under /api/v1 (docs: /api/v1/docs), database {escape(settings.db.split('@')[-1])}"
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
