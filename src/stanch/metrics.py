@@ -105,7 +105,10 @@ class StanchCollector:
                 "Request events dropped by a full buffer",
                 labels=["service"],
             ),
-            "late": c("stanch_events_late", "Events older than the last closed window"),
+            "late": c(
+                "stanch_events_late",
+                "Events older than the last closed window (counted in the oldest open one)",
+            ),
             "lag": g("stanch_detector_lag_seconds", "Now minus the end of the last closed window"),
             "last_step": g(
                 "stanch_engine_last_step_timestamp_seconds", "Engine time of the last step"

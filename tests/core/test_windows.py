@@ -110,8 +110,9 @@ def test_close_before_any_event_emits_nothing() -> None:
     assert agg.known_series == frozenset()
 
 
-def test_late_events_are_counted_and_dropped() -> None:
-    """An event for a window already closed is counted in `late`, never reopening history."""
+def test_late_events_are_counted_and_folded_into_the_oldest_open_window() -> None:
+    """An event for a window already closed is counted in `late` and lands in the oldest window
+    still open: history is never reopened, and no accepted event goes uncounted."""
     agg = WindowAggregator()
     agg.add(ev(1.5))
     assert len(agg.close(2.0)) == 2
@@ -119,7 +120,7 @@ def test_late_events_are_counted_and_dropped() -> None:
     agg.add(ev(0.1))
     assert agg.late == 2
     points = by_key(agg.close(3.0))
-    assert points[(SERVICE, 2.0)].requests == 0
+    assert points[(SERVICE, 2.0)].requests == 2
     assert (SERVICE, 1.0) not in points
 
 

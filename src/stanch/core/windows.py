@@ -127,8 +127,10 @@ def _q(sketch: DDSketch, q: float) -> float:
 class WindowAggregator:
     """Buckets request events by ``interval`` seconds into route and service series.
 
-    Events older than the last closed window are late; they are counted in ``late`` and dropped
-    rather than silently reopening history that detectors already scored.
+    Events older than the last closed window are late: history that detectors already scored
+    is never reopened, so a late event is counted in ``late`` and folded into the oldest window
+    still open. Counts stay exact (every accepted event is aggregated somewhere); only its time
+    shifts, by at most its lateness.
     """
 
     def __init__(self, interval: float = 1.0, guard: CardinalityGuard | None = None) -> None:
@@ -145,7 +147,7 @@ class WindowAggregator:
         index = math.floor(event.ts / self.interval)
         if self._next_index is not None and index < self._next_index:
             self.late += 1
-            return
+            index = self._next_index
         buckets = self._open.get(index)
         if buckets is None:
             buckets = self._open[index] = {}
