@@ -50,8 +50,6 @@ than 200,000 nodes once aliases are expanded is refused before any model is buil
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -70,77 +68,18 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from stanch.core._runbook_yaml import field_path, line_of, read_yaml
 from stanch.core.actions import ActionKind, ActionMode
 from stanch.core.alerts import Alert, AlertKind
+from stanch.core.durations import duration_field, short
+from stanch.core.durations import parse_duration as parse_duration  # part of this API
 from stanch.core.errors import RunbookError
 from stanch.core.severity import Severity
 
 RUNBOOK_VERSION: Final = 1
 MAX_RUNBOOK_BYTES: Final = 1024 * 1024
-MAX_DEPTH: Final = 50
-MAX_NODES: Final = 200_000
 DEFAULT_TTL_S: Final = 30 * 60.0
 DEFAULT_VERIFY_WITHIN_S: Final = 2 * 60.0
-
-# --------------------------------------------------------------------------- durations
-
-_UNIT_S: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_UNIT_ORDER: Final = ("h", "m", "s", "ms")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_DURATION_HINT: Final = "expected a duration like '30s', '10m', '1h30m' or a number of seconds"
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Seconds in ``text`` ("30s", "10m", "1h30m", "500ms", or a number of seconds).
-
-    Units must come largest first and at most once each, so "1m1h" (likely a typo) is refused.
-    Raises ValueError, saying what was expected, for anything else, and for durations that
-    are not positive and finite: a zero TTL or an infinite breaker opening is never meant.
-    """
-    if isinstance(text, bool):
-        raise ValueError(f"{_DURATION_HINT}, got {text!r}")
-    if isinstance(text, int | float):
-        try:
-            seconds = float(text)
-        except OverflowError:
-            raise ValueError(f"duration {text} is too large") from None
-    elif isinstance(text, str):
-        seconds = _parse_duration_text(text.strip())
-    else:
-        raise ValueError(f"{_DURATION_HINT}, got {type(text).__name__}")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive and finite, got {_short(text)}")
-    return seconds
-
-
-def _parse_duration_text(text: str) -> float:
-    if len(text) > 40:  # no real duration is this long; keeps the regexes cheap
-        raise ValueError(f"{_DURATION_HINT}, got {_short(text)}")
-    if _NUMBER.fullmatch(text):
-        return float(text)
-    if not _DURATION.fullmatch(text):
-        raise ValueError(f"{_DURATION_HINT}, got {text!r}")
-    seconds, last = 0.0, -1
-    for number, unit in _DURATION_PART.findall(text):
-        rank = _UNIT_ORDER.index(unit)
-        if rank <= last:
-            raise ValueError(f"units in {text!r} must come largest first, each once")
-        seconds, last = seconds + float(number) * _UNIT_S[unit], rank
-    return seconds
-
-
-def _short(value: object, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _duration(value: object) -> float:
-    if not isinstance(value, str | int | float):
-        raise ValueError(f"{_DURATION_HINT}, got {type(value).__name__}")
-    return parse_duration(value)
-
 
 # --------------------------------------------------------------------------- parsed values
 
@@ -212,7 +151,7 @@ class Runbook:
 
 # --------------------------------------------------------------------------- schema
 
-_Duration = Annotated[float, BeforeValidator(_duration)]
+_Duration = Annotated[float, BeforeValidator(duration_field)]
 _PositiveInt = Annotated[int, Strict(), Field(ge=1)]
 _HttpStatus = Annotated[int, Strict(), Field(ge=400, le=599)]
 _Rate = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
@@ -361,7 +300,7 @@ class _Runbook(_Strict):
     def _known_version(cls, value: object) -> object:
         if isinstance(value, bool) or value != RUNBOOK_VERSION:
             raise ValueError(
-                f"unsupported runbook version {_short(value)}; "
+                f"unsupported runbook version {short(value)}; "
                 f"this Stanch reads version {RUNBOOK_VERSION}"
             )
         return value
@@ -438,7 +377,7 @@ def load_runbook_text(text: str, filename: str = "<runbook>") -> Runbook:
         len(text.encode("utf-8", "surrogatepass")) > MAX_RUNBOOK_BYTES
     ):
         raise RunbookError([_too_big(filename)])
-    root, data, problems = _read_yaml(text, filename)
+    root, data, problems = read_yaml(text, filename)
     if root is None or data is None:
         raise RunbookError([f"{filename}:1: (root): empty runbook; expected version and rules"])
     if not isinstance(data, dict):
@@ -465,87 +404,6 @@ def _too_big(filename: str) -> str:
     return f"{filename}:1: (file): runbook is larger than the {MAX_RUNBOOK_BYTES}-byte limit"
 
 
-def _read_yaml(text: str, filename: str) -> tuple[yaml.Node | None, Any, list[tuple[int, str]]]:
-    """Compose, bound, then construct: the size checks run before any Python object is built."""
-    loader: yaml.SafeLoader | None = None
-    try:
-        loader = yaml.SafeLoader(text)  # checks for unprintable characters up front
-        root = loader.get_single_node()
-        if root is None:
-            return None, None, []
-        problems = _check_nodes(root, filename)
-        return root, loader.construct_document(root), problems
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        message = " ".join(filter(None, (exc.context, exc.problem))) or "invalid YAML"
-        raise RunbookError([f"{filename}:{line}: (yaml): {message}"]) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise RunbookError([f"{filename}:{line}: (yaml): {exc.reason}"]) from None
-    except RecursionError:
-        raise RunbookError([f"{filename}:1: (yaml): nested too deeply"]) from None
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-        # The safe constructor raises plain errors for tagged scalars it cannot build
-        # (``!!timestamp 2024-13-45``, a 10,000-digit int); they carry no line.
-        raise RunbookError([f"{filename}:1: (yaml): {str(exc)[:120]}"]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def _check_nodes(root: yaml.Node, filename: str) -> list[tuple[int, str]]:
-    """Refuse alias bombs and deep nesting; report duplicate keys, which YAML would drop."""
-    problems: list[tuple[int, str]] = []
-    checked: set[int] = set()
-    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
-    count = 0
-    while stack:
-        node, path = stack.pop()
-        count += 1
-        line = node.start_mark.line + 1
-        if count > MAX_NODES:
-            raise RunbookError(
-                [
-                    f"{filename}:{line}: (yaml): more than {MAX_NODES} nodes once aliases "
-                    "are expanded"
-                ]
-            )
-        if len(path) > MAX_DEPTH:
-            raise RunbookError(
-                [
-                    f"{filename}:{line}: (yaml): nested deeper than {MAX_DEPTH} levels "
-                    "(or an alias refers to itself)"
-                ]
-            )
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            first_seen: dict[tuple[str, str], int] = {}
-            for key, value in node.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    stack.append((key, (*path, "<key>")))
-                    continue
-                stack.append((value, (*path, key.value)))
-                if id(node) in checked or key.value == "<<":
-                    continue
-                key_line = key.start_mark.line + 1
-                ident = (key.tag, key.value)
-                if ident not in first_seen:
-                    first_seen[ident] = key_line
-                    continue
-                where = _path((*path, key.value))
-                problems.append(
-                    (
-                        key_line,
-                        f"{filename}:{key_line}: {where}: duplicate key (first on line "
-                        f"{first_seen[ident]}); YAML would silently keep only the last",
-                    )
-                )
-            checked.add(id(node))
-    return problems
-
-
 def _duplicate_rule_names(
     root: yaml.Node, data: dict[Any, Any], filename: str
 ) -> list[tuple[int, str]]:
@@ -561,13 +419,13 @@ def _duplicate_rule_names(
         if name not in first:
             first[name] = i
             continue
-        line = _line_of(root, ("rules", i, "name"))
+        line = line_of(root, ("rules", i, "name"))
         j = first[name]
         problems.append(
             (
                 line,
                 f"{filename}:{line}: rules[{i}].name: duplicate rule name {name!r} "
-                f"(also rules[{j}], line {_line_of(root, ('rules', j, 'name'))})",
+                f"(also rules[{j}], line {line_of(root, ('rules', j, 'name'))})",
             )
         )
     return problems
@@ -593,7 +451,7 @@ def _problem(root: yaml.Node, err: ErrorDetails, filename: str) -> tuple[int, st
     message = str(err["msg"])
     if err["type"] == "union_tag_invalid":
         loc = (*loc, "kind")
-        message = f"unknown action kind {_short(err['ctx']['tag'])}; expected one of: {kinds}"
+        message = f"unknown action kind {short(err['ctx']['tag'])}; expected one of: {kinds}"
     elif err["type"] == "union_tag_not_found":
         loc = (*loc, "kind")
         message = f"Field required; one of: {kinds}"
@@ -602,8 +460,8 @@ def _problem(root: yaml.Node, err: ErrorDetails, filename: str) -> tuple[int, st
     elif err["type"] == "extra_forbidden":
         allowed = _allowed_fields(raw[:-1], kind_tag)
         message = "unknown field" + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
-    line = _line_of(root, loc)
-    return line, f"{filename}:{line}: {_path(loc)}: {message}"
+    line = line_of(root, loc)
+    return line, f"{filename}:{line}: {field_path(loc)}: {message}"
 
 
 def _allowed_fields(loc: tuple[str | int, ...], kind_tag: str | None) -> list[str]:
@@ -620,33 +478,3 @@ def _allowed_fields(loc: tuple[str | int, ...], kind_tag: str | None) -> list[st
         else:
             model = _CHILD_MODELS.get((model, part))
     return sorted(model.model_fields) if model is not None else []
-
-
-def _line_of(root: yaml.Node, loc: tuple[str | int, ...]) -> int:
-    """1-based line of the node at ``loc``, or of the nearest ancestor that exists."""
-    node, line = root, root.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            # Last match wins, as in the constructor; keys report their own line so a
-            # block value (``params:`` then an indented mapping) points at its name.
-            for key, value in reversed(node.value):
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    node, line = value, key.start_mark.line + 1
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if not 0 <= part < len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f"{'.' if text else ''}{part}"
-    return text or "(root)"

@@ -58,8 +58,8 @@ import yaml
 
 from stanch.core.alerts import AlertKind
 from stanch.core.detection import DetectionConfig, route_config
+from stanch.core.durations import parse_duration
 from stanch.core.errors import ValidationError
-from stanch.core.runbook import parse_duration
 from stanch.evaluation.backtest import (
     BacktestResult,
     Candidate,
