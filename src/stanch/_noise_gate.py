@@ -36,10 +36,14 @@ class NoiseGate(EngineState):
 
     def _route_alert(self, alert: Alert, now: float, service_firing: list[Alert]) -> None:
         """Page for ``alert``, or hold it back with the reason when noise control says so."""
+        if not self._held_back(alert, now, service_firing):
+            self._alert_fired(alert, now)
+
+    def _held_back(self, alert: Alert, now: float, service_firing: list[Alert]) -> bool:
+        """Hold ``alert`` back if noise control says so, recording the reason the first time."""
         suppression = self.noise.check(alert, now, service_firing)
         if suppression is None:
-            self._alert_fired(alert, now)
-            return
+            return False
         first = alert.fingerprint not in self.held
         self.held[alert.fingerprint] = alert
         if first:
@@ -54,6 +58,7 @@ class NoiseGate(EngineState):
                 explanation=alert.explanation,
                 ts=now,
             )
+        return True
 
     def _release_held(self, now: float, service_firing: list[Alert]) -> None:
         """Held alerts whose reason is gone (silence over, inhibitor cleared) page now."""

@@ -177,22 +177,9 @@ class Engine(Responder, NoiseGate):
         and recovered like the detectors' own. Idempotent: the same firing alert again only
         updates it. Returns the incident it belongs to, if any."""
         if alert.is_firing:
-            if alert.fingerprint not in self._known_fingerprints():
-                suppression = self.noise.check(alert, now)
-                if suppression is not None:
-                    self.held[alert.fingerprint] = alert
-                    self.suppressed.append(suppression)
-                    self._emit(
-                        "alert_suppressed",
-                        fingerprint=alert.fingerprint,
-                        kind=alert.kind.value,
-                        service=alert.service,
-                        route=alert.route,
-                        reason=suppression.reason,
-                        explanation=alert.explanation,
-                        ts=now,
-                    )
-                    return None
+            known_elsewhere = alert.fingerprint in self._known_fingerprints()
+            if not known_elsewhere and self._held_back(alert, now, []):
+                return None
             for incident in self.incidents.values():
                 known = incident.alerts.get(alert.fingerprint)
                 if incident.is_open and known is not None and known.is_firing:
