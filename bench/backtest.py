@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _report import machine_lines, publish
 from stanch.core.alerts import AlertKind
 from stanch.core.events import RequestEvent
 from stanch.demo.scenario import DEMO_START
@@ -161,9 +161,7 @@ def main() -> None:
         "# Backtest replay speed",
         "",
         f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}",
-        f"- python: {platform.python_version()} ({platform.python_implementation()})",
+        *machine_lines(),
         f"- load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}"
         " (other work shares the machine; on a quiet one the speeds are higher)",
         f"- command: `{command.strip()}`",
@@ -198,12 +196,7 @@ def main() -> None:
         f"{proposal.result.max_ttd or 0:.0f} s.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"written to {RESULTS}")
+    publish("\n".join(lines), RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import gzip
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import socket
@@ -41,6 +40,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from prometheus_client.parser import text_string_to_metric_families
+
+from _report import machine_lines
 
 HOST = "127.0.0.1"
 RESULTS = Path(__file__).parent / "results" / "ingest.md"
@@ -331,9 +332,7 @@ def render(
         "# Ingest throughput: `POST /api/v1/events` over HTTP on loopback",
         "",
         f"- date: {dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}",
-        f"- python: {platform.python_version()} ({platform.python_implementation()})",
+        *machine_lines(),
         f"- load average when the run started (1/5/15 min): {args.loadavg}",
         f"- command: `$ {command}`",
         f"- method: `stanch serve` as a subprocess (uvicorn, one process, SQLite), an agent "

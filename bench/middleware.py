@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
-import os
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from _report import machine_lines, publish
 from stanch.buffer import EventBuffer, PolicyHolder
 from stanch.core.policy import BreakerRule, ClientRule, Policy, RateRule, RouteRule
 from stanch.middleware import StanchMiddleware
@@ -275,9 +274,7 @@ def main() -> None:
         "# StanchMiddleware overhead",
         "",
         f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {platform.machine()}, "
-        f"{platform.system()} {platform.release()}",
-        f"- python: {platform.python_version()} ({platform.python_implementation()})",
+        *machine_lines(),
         f"- command: `{command.strip()}`",
         f"- method: ASGI called directly (no HTTP client), {args.rounds} rounds x "
         f"{chunk * args.chunks} requests per variant, each round interleaving the variants in "
@@ -296,12 +293,7 @@ def main() -> None:
         *(f"| {n} | {s * 1e6:.3f} |" for n, s in singles),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"written to {RESULTS}")
+    publish("\n".join(lines), RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

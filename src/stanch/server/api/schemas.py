@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from stanch.core.actions import Action
 from stanch.core.alerts import Alert
@@ -168,6 +168,7 @@ class ConfigDiffOut(BaseModel):
 
 
 class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built straight from StoredToken
     id: str
     name: str
     role: str
@@ -181,6 +182,7 @@ class TokenCreatedOut(TokenOut):
 
 
 class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built straight from AuditEntry
     seq: int
     ts: float
     actor: str
@@ -346,29 +348,11 @@ def config_version_out(version: ConfigVersion) -> ConfigVersionOut:
 
 
 def token_out(token: StoredToken) -> TokenOut:
-    return TokenOut(
-        id=token.id,
-        name=token.name,
-        role=token.role,
-        created_at=token.created_at,
-        created_by=token.created_by,
-        revoked_at=token.revoked_at,
-    )
+    return TokenOut.model_validate(token)  # the secret's hash has no field here: never leaves
 
 
 def audit_entry_out(entry: AuditEntry) -> AuditEntryOut:
-    return AuditEntryOut(
-        seq=entry.seq,
-        ts=entry.ts,
-        actor=entry.actor,
-        action=entry.action,
-        target=entry.target,
-        before=entry.before,
-        after=entry.after,
-        why=entry.why,
-        prev_hash=entry.prev_hash,
-        hash=entry.hash,
-    )
+    return AuditEntryOut.model_validate(entry)
 
 
 def problem_out(problem: Problem) -> ProblemOut:
