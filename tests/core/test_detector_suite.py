@@ -19,7 +19,6 @@ import pytest
 
 from stanch.core.detectors import (
     BurnRateDetector,
-    ContextEnsemble,
     CusumDetector,
     Detector,
     EnsembleDetector,
@@ -29,11 +28,11 @@ from stanch.core.detectors import (
 )
 from stanch.core.detectors import batch as batch_module
 from stanch.core.detectors import changepoint as changepoint_module
-from stanch.core.detectors import context as context_module
 from stanch.core.detectors import ensemble as ensemble_module
+from stanch.core.detectors import novelty as novelty_module
 from stanch.core.detectors import seasonal as seasonal_module
 from stanch.core.detectors.batch import BatchEnsemble
-from stanch.core.detectors.context import SequenceNovelty
+from stanch.core.detectors.novelty import SequenceNovelty
 from stanch.core.detectors.state import restore, snapshot
 
 Point = tuple[float, float, float]  # (t, value, weight)
@@ -65,7 +64,6 @@ def error_stream(seed: int, n: int) -> list[Point]:
 
 
 DETECTORS: dict[str, tuple[Callable[[], Detector], Callable[[int, int], list[Point]]]] = {
-    "context": (ContextEnsemble, metric_stream),
     "ensemble": (EnsembleDetector, metric_stream),
     "seasonal": (SeasonalBaseline, metric_stream),
     "cusum": (CusumDetector, metric_stream),
@@ -256,18 +254,6 @@ def test_sequence_novelty_learns_a_path_and_flags_a_new_one() -> None:
     assert n.update(2.0) == 1.0  # a level never seen at all
 
 
-def test_context_ensemble_is_quiet_on_noise_and_fires_once_on_a_spike() -> None:
-    """Calm noise: a handful of alarms at most (new extremes shift the levels); a spike fires."""
-    d = ContextEnsemble()
-    assert sum(v >= 0.5 for v in calm(d, 3000)[300:]) <= 8
-    t0 = 1.7e9 + 3000 * STEP
-    first = d.update(t0, 90.0)
-    rng = random.Random(5)
-    after = [d.update(t0 + (i + 1) * STEP, 50 + rng.gauss(0, 2)).value for i in range(50)]
-    assert first.value >= 0.5
-    assert max(after) < 0.5
-
-
 def test_batch_ensemble_matches_scalar_ensemble() -> None:
     """The numpy batch API gives the scalar detector's scores, NaN gaps included."""
     rng = np.random.default_rng(1)
@@ -291,7 +277,7 @@ def test_batch_ensemble_state_fits_2kb_per_series() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [ensemble_module, seasonal_module, changepoint_module, batch_module, context_module]
+    "module", [ensemble_module, seasonal_module, changepoint_module, batch_module, novelty_module]
 )
 def test_module_doctests_pass(module: ModuleType) -> None:
     """Each detector's seeded docstring example stays true."""

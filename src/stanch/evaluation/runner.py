@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 from stanch.core.detectors import (
-    ContextEnsemble,
     CusumDetector,
     Detector,
     EnsembleDetector,
@@ -25,7 +24,6 @@ DetectorFactory = Callable[[], Detector]
 # Metric detectors only: the burn-rate and error-burst detectors judge error counts against
 # requests served, which NAB's single-valued series do not carry.
 DETECTORS: dict[str, DetectorFactory] = {
-    "context": ContextEnsemble,
     "ensemble": EnsembleDetector,
     "robust": lambda: RobustBaseline(half_life=1000, warmup=150),
     "seasonal": SeasonalBaseline,

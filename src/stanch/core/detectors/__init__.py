@@ -4,13 +4,11 @@ Each detector scores a point using only the past, then learns from it. A score o
 means the detector's own threshold is crossed; alert hysteresis (``stanch.core.alerts``) decides
 whether that becomes an alert. :class:`EnsembleDetector` is the default for metric series;
 ``stanch.core.detectors.batch.BatchEnsemble`` runs it over many series per numpy step.
-:class:`ContextEnsemble` adds a sequence-novelty channel to it and scores higher on NAB.
 """
 
 from stanch.core.detectors.base import Detector, Direction, Score
 from stanch.core.detectors.burn_rate import BurnRateDetector
 from stanch.core.detectors.changepoint import CusumDetector
-from stanch.core.detectors.context import ContextEnsemble
 from stanch.core.detectors.ensemble import EnsembleDetector
 from stanch.core.detectors.poisson import ErrorBurstDetector
 from stanch.core.detectors.robust import RobustBaseline
@@ -18,7 +16,6 @@ from stanch.core.detectors.seasonal import SeasonalBaseline
 
 __all__ = [
     "BurnRateDetector",
-    "ContextEnsemble",
     "CusumDetector",
     "Detector",
     "Direction",

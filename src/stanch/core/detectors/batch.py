@@ -4,8 +4,9 @@ Why: a Python object per series costs a few microseconds per point, which caps o
 100k points/s; a platform watching every route of every service needs more. This is the same
 algorithm as :class:`~stanch.core.detectors.ensemble.EnsembleDetector`, still streaming and
 causal (each step sees only the values given so far), with its state in arrays of one row per
-series: about 1.6 KB per series. Scores match the scalar detector's to within 1e-12 (a test pins
-this; only the order of a few float operations differs), so either API can serve a series.
+series: under 2 KB per series (the sequence-novelty bitsets are packed into bytes). Scores
+match the scalar detector's to within 1e-12 (a test pins this; only the order of a few float
+operations differs), so either API can serve a series.
 
 All series in a batch share the step's timestamp, as the engine's buckets do. A NaN value means
 "no data for this series at this step": its state is left untouched and its score is 0.
@@ -28,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY
-from stanch.core.detectors.ensemble import SCALES
+from stanch.core.detectors.ensemble import CALIBRATION, SCALES
 from stanch.core.detectors.seasonal import DAY
 
 Array = npt.NDArray[np.float64]
@@ -79,12 +80,15 @@ class BatchEnsemble:
         *,
         half_life: float = 1000.0,
         warmup: int = 150,
-        quiet: int = 300,
+        quiet: int = 200,
         scales: tuple[int, ...] = SCALES,
-        record_half_life: float = 2000.0,
-        margin: float = 1.0,
+        record_half_life: float = 4000.0,
+        margin: float = 3.0,
         record_lag: int = 72,
-        refractory: int = 300,
+        boost: float = 0.3,
+        levels: int = 8,
+        order: int = 2,
+        mute: int = 29,
         period: float = DAY,
         bins: int = 144,
         seasonal_rate: float = 0.4,
@@ -92,8 +96,10 @@ class BatchEnsemble:
         weekly_days: float = 1.0 / 3.0,
         clip: float = 3.0,
     ) -> None:
-        if n < 1 or not scales or min(scales) < 1 or quiet < warmup or margin <= 0:
-            raise ValueError("n >= 1, scales >= 1, quiet >= warmup, margin > 0")
+        if n < 1 or not scales or min(scales) < 1 or quiet < warmup or margin <= 0 or mute < 0:
+            raise ValueError("n >= 1, scales >= 1, quiet >= warmup, margin > 0, mute >= 0")
+        if not 0.0 <= boost < 1.0 or levels < 2 or order < 1 or levels**order > 4096:
+            raise ValueError("0 <= boost < 1, levels >= 2, order >= 1, levels ** order <= 4096")
         alpha = 1.0 - 0.5 ** (1.0 / half_life)
         self.n = n
         self.warmup = warmup
@@ -101,7 +107,8 @@ class BatchEnsemble:
         self.scales = tuple(scales)
         self.margin = margin
         self.record_lag = max(1, record_lag)
-        self.refractory = refractory
+        self.boost = boost
+        self.mute = mute
         self.period = period
         self.bins = bins
         self.rate = seasonal_rate
@@ -119,11 +126,13 @@ class BatchEnsemble:
         self.pos = np.zeros(n, dtype=np.int64)  # next slot to write, per series
         self.sums = np.zeros((len(self.scales), n))
         self.count = np.zeros(n, dtype=np.int64)
-        self.record = np.zeros(n)
-        self.pending = np.zeros(n)
+        n_scales = len(self.scales)
+        self.top = np.zeros((n_scales, n))
+        self.runner_up = np.zeros((n_scales, n))
+        self.pending = np.zeros((n_scales, n))
         self.block = np.zeros(n, dtype=np.int64)
-        self.peak = np.zeros(n)
-        self.age = np.zeros(n, dtype=np.int64)
+        self.muted = np.zeros(n, dtype=np.int64)
+        self.novelty = _BatchNovelty(n, levels, order)
         self._rows = np.arange(n)
 
     def nbytes(self) -> int:
@@ -136,11 +145,12 @@ class BatchEnsemble:
             self.pos,
             self.sums,
             self.count,
-            self.record,
+            self.top,
+            self.runner_up,
             self.pending,
             self.block,
-            self.peak,
-            self.age,
+            self.muted,
+            *self.novelty.arrays(),
         ]
         for s in [self.level, self.residual, *self.scale_stats]:
             arrays += [s.level, s.dev, s.count]
@@ -173,8 +183,10 @@ class BatchEnsemble:
         level.learn(x, z_level, mask)
         self._learn_seasonal(t, x, mask, slot, day, current, weekly, seen)
 
+        novelty = self.novelty.update(x, mask)
         width = self.ring.shape[1]
-        best = np.zeros(self.n)
+        ratio = np.full(self.n, -1.0)
+        z_abs = np.zeros((len(self.scales), self.n))
         for i, k in enumerate(self.scales):
             leaving = self.ring[self._rows, (self.pos - k) % width]
             self.sums[i] = np.where(mask, self.sums[i] + residual - leaving, self.sums[i])
@@ -182,31 +194,39 @@ class BatchEnsemble:
             mean = self.sums[i] / k
             z = stat.z(mean)
             stat.learn(mean, z, mask)
-            best = np.where(np.abs(z) > np.abs(best), z, best)
+            z_abs[i] = np.abs(z)
+            ratio = np.maximum(ratio, z_abs[i] / (self.runner_up[i] + self.margin))
         self.ring[self._rows, self.pos] = np.where(mask, residual, self.ring[self._rows, self.pos])
         self.pos = np.where(mask, (self.pos + 1) % width, self.pos)
 
         scoring = mask & (self.count > self.warmup)
-        surprise = np.abs(best)
-        ratio = surprise / (self.record + self.margin)
-        record = np.where(scoring, self.record * self.record_decay, self.record)
-        pending = np.where(scoring, np.maximum(self.pending, surprise), self.pending)
+        self._learn_records(z_abs, scoring)
+        emit = scoring & (self.count > self.quiet)
+        muting = emit & (self.muted > 0)
+        self.muted = np.where(muting, self.muted - 1, self.muted)
+        size = np.maximum(ratio, 0.0) / (1.0 + np.maximum(ratio, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sharpened = np.where(
+                size > 0.0, size ** ((1.0 - self.boost * novelty) * CALIBRATION), 0.0
+            )
+        out: Array = np.where(emit & ~muting, sharpened, 0.0)
+        self.muted = np.where(out >= 0.5, self.mute, self.muted)
+        return out
+
+    def _learn_records(self, z_abs: Array, scoring: npt.NDArray[np.bool_]) -> None:
+        """Each scale's decaying top two block maxima of |z|, as the scalar detector keeps."""
+        decay = np.where(scoring, self.record_decay, 1.0)
+        top = self.top * decay
+        runner_up = self.runner_up * decay
+        pending = np.where(scoring, np.maximum(self.pending, z_abs), self.pending)
         block = self.block + scoring
         merge = scoring & (block >= self.record_lag)
-        self.record = np.where(merge, np.maximum(record, pending), record)
+        new_top = merge & (pending > top)
+        new_runner_up = merge & ~new_top & (pending > runner_up)
+        self.runner_up = np.where(new_top, top, np.where(new_runner_up, pending, runner_up))
+        self.top = np.where(new_top, pending, top)
         self.pending = np.where(merge, 0.0, pending)
         self.block = np.where(merge, 0, block)
-        emit = scoring & (self.count > self.quiet)
-        score = ratio / (1.0 + ratio)
-        rising = emit & (score > self.peak)
-        muted = emit & ~rising
-        self.peak = np.where(rising, score, self.peak)
-        age = np.where(rising, 0, np.where(muted, self.age + 1, self.age))
-        expired = muted & (age >= self.refractory)
-        self.peak = np.where(expired, 0.0, self.peak)
-        self.age = np.where(expired, 0, age)
-        out: Array = np.where(rising, score, 0.0)
-        return out
 
     def _learn_seasonal(
         self,
@@ -235,3 +255,89 @@ class BatchEnsemble:
                 alpha = np.minimum(1.0, (t - self.last_t) / (DAY * self.weekly_days))
             self.weekly_offsets[:, day] += np.where(valid, alpha * (1.0 - self.rate) * step, 0.0)
         self.last_t = np.where(mask, t, self.last_t)
+
+
+class _BatchNovelty:
+    """Vectorized :class:`~stanch.core.detectors.novelty.SequenceNovelty`, bitsets packed in
+    bytes (one row per series)."""
+
+    __slots__ = (
+        "contexts",
+        "ctx_offsets",
+        "hi",
+        "history",
+        "length",
+        "levels",
+        "lo",
+        "order",
+        "rows",
+        "tr_offsets",
+        "transitions",
+    )
+
+    def __init__(self, n: int, levels: int, order: int) -> None:
+        self.levels = levels
+        self.order = order
+        self.ctx_offsets = [0] * (order + 1)
+        self.tr_offsets = [0] * (order + 1)
+        for k in range(1, order + 1):
+            if k < order:
+                self.ctx_offsets[k + 1] = self.ctx_offsets[k] + levels**k
+            self.tr_offsets[k] = self.tr_offsets[k - 1] + levels**k
+        ctx_bits = sum(levels**k for k in range(1, order + 1))
+        tr_bits = sum(levels**k for k in range(1, order + 2))
+        self.contexts = np.zeros((n, (ctx_bits + 7) // 8), dtype=np.uint8)
+        self.transitions = np.zeros((n, (tr_bits + 7) // 8), dtype=np.uint8)
+        self.lo = np.full(n, np.inf)
+        self.hi = np.full(n, -np.inf)
+        self.history = np.zeros((n, order), dtype=np.int16)  # newest last
+        self.length = np.zeros(n, dtype=np.int8)
+        self.rows = np.arange(n)
+
+    def arrays(self) -> list[Any]:
+        return [self.contexts, self.transitions, self.lo, self.hi, self.history, self.length]
+
+    def _has(self, bits: npt.NDArray[np.int64], table: npt.NDArray[np.uint8]) -> Any:
+        return ((table[self.rows, bits >> 3] >> (bits & 7).astype(np.uint8)) & 1).astype(bool)
+
+    def _set(self, bits: npt.NDArray[np.int64], table: npt.NDArray[np.uint8], where: Any) -> None:
+        rows = self.rows[where]
+        b = bits[where]
+        table[rows, b >> 3] |= (1 << (b & 7)).astype(np.uint8)
+
+    def update(self, x: Array, mask: npt.NDArray[np.bool_]) -> Array:
+        """Novelty in [0, 1] of every series' value (0 where ``mask`` is False), then learn."""
+        levels, order = self.levels, self.order
+        self.lo = np.where(mask, np.minimum(self.lo, x), self.lo)
+        self.hi = np.where(mask, np.maximum(self.hi, x), self.hi)
+        span = self.hi - self.lo
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = np.where(span > 0.0, (x - self.lo) / span * (levels - 1) + 0.5, 0.0)
+        q = np.where(mask, scaled, 0.0).astype(np.int64)
+        seen = np.zeros(len(x), dtype=np.int64)
+        novel = np.zeros(len(x), dtype=np.int64)
+        code = np.zeros(len(x), dtype=np.int64)
+        for k in range(1, order + 1):
+            active = mask & (self.length >= k)
+            code = code + self.history[:, order - k].astype(np.int64) * levels ** (k - 1)
+            ctx_bit = np.where(active, self.ctx_offsets[k] + code, 0)
+            tr_bit = np.where(active, self.tr_offsets[k] + code * levels + q, 0)
+            known = active & self._has(ctx_bit, self.contexts)
+            seen += known
+            novel += known & ~self._has(tr_bit, self.transitions)
+            self._set(ctx_bit, self.contexts, active & ~known)
+            self._set(tr_bit, self.transitions, active)
+        new_level = mask & ~self._has(q, self.transitions)
+        self._set(q, self.transitions, new_level)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shared = np.where(seen > 0, novel / np.maximum(seen, 1), 0.0)
+        out: Array = np.where(
+            new_level, 1.0, np.where(seen > 0, shared, np.where(self.length > 0, 0.5, 0.0))
+        )
+        out = np.where(mask, out, 0.0)
+        shifted = np.concatenate([self.history[:, 1:], q[:, None].astype(np.int16)], axis=1)
+        self.history = np.where(mask[:, None], shifted, self.history)
+        self.length = np.where(mask, np.minimum(self.length + 1, order), self.length).astype(
+            np.int8
+        )
+        return out
