@@ -116,7 +116,11 @@ def test_maintenance_window_holds_back_covered_routes_only(engine: Engine) -> No
 
 def test_service_wide_drop_inhibits_the_route_drops_it_explains(engine: Engine) -> None:
     """Every route losing ~80% together is one service-wide incident; the echoing route
-    alerts are held back as inhibited."""
+    alerts are held back as inhibited.
+
+    With the ensemble, each route pages when its drop becomes news to it, a point or two apart;
+    a route that pages before the routes firing the drop carry 75% of the traffic (the "broad"
+    rule) is part of the incident rather than inhibited, so at least one echo is held back."""
     shop = Shop(engine, ROUTES)
     shop.run(200)
     for route in ROUTES:
@@ -127,7 +131,9 @@ def test_service_wide_drop_inhibits_the_route_drops_it_explains(engine: Engine) 
     kinds = {(a.route, a.kind) for a in incident.alerts.values()}
     assert ("*", AlertKind.TRAFFIC_DROP) in kinds
     inhibited = [s for s in engine.suppressed if s.reason.startswith("inhibited")]
-    assert len(inhibited) >= 2
+    assert len(inhibited) >= 1
+    service_wide = {a.fingerprint for a in incident.alerts.values() if a.route == "*"}
+    assert not {s.fingerprint for s in inhibited} & service_wide  # only echoes are held back
 
 
 def test_a_cause_is_not_inhibited_by_its_own_echo(engine: Engine) -> None:

@@ -4,6 +4,25 @@ One :class:`SeriesMonitor` per series watches four signals: request rate (spikes
 errors (burst test on counts), SLO burn rate, and p95 latency. Each signal has its detector and
 its own hysteresis; an alert carries an explanation of what was seen against what was expected,
 and for load anomalies the clients that explain them.
+
+Request rate and p95 latency are scored by :class:`~stanch.core.detectors.EnsembleDetector` by
+default (``DetectionConfig.detector = "ensemble"``), or by the older
+:class:`~stanch.core.detectors.RobustBaseline` (``"robust"``). The two speak differently:
+
+* ``RobustBaseline`` gives a point-level z-score; its ``value`` stays above 0.5 for as long as
+  the anomaly lasts, which is what a hysteresis gate (``fire_after`` bad points in a row) needs.
+* The ensemble's ``value`` is *news*: it crosses 0.5 once, on the point where a surprise is new
+  for this series, and is then muted. Its ``deviation`` (the z of the strongest of several time
+  scales, against a robust level or a learned daily profile) stays high while the anomaly lasts.
+
+So with the ensemble a point is *bad* for a signal when its deviation is beyond the configured
+threshold in the signal's direction (with the same relative and absolute guards as before, so
+``spike_threshold`` & co. keep their meaning for ``stanch tune`` and the dashboard's bands) **and**
+the excursion is news: the ensemble called it new at some point of the current excursion (the
+signal is *armed*; it disarms once the deviation falls back under half the threshold), **or** the
+deviation is overwhelming (:data:`OVERWHELMING` times the threshold), so a repeat of an incident
+the series has just had, which is no longer news to the ensemble, is still caught. Familiar
+excursions that merely cross the threshold (a daily burst the series always has) do not page.
 """
 
 from __future__ import annotations
@@ -13,10 +32,16 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
-from stanch.core.detectors import BurnRateDetector, ErrorBurstDetector, RobustBaseline, Score
+from stanch.core.detectors import (
+    BurnRateDetector,
+    EnsembleDetector,
+    ErrorBurstDetector,
+    RobustBaseline,
+    Score,
+)
 from stanch.core.detectors.base import NO_DATA, squash
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
@@ -24,10 +49,25 @@ from stanch.core.series import SERVICE_WIDE, SeriesKey
 from stanch.core.severity import Severity, assess_severity
 from stanch.core.windows import Point
 
+#: The detectors that may score request rate and p95 latency (``DetectionConfig.detector``).
+DETECTORS: Final = ("ensemble", "robust")
+#: With the ensemble, a deviation this many times the threshold is bad even when it is no news.
+OVERWHELMING: Final = 2.0
+#: With the ensemble, a signal stays armed while its deviation is at least this share of the
+#: threshold (the news often arrives a point before the deviation crosses the threshold).
+ARM_FLOOR: Final = 0.5
+#: The score of a point beyond the threshold that is not news: under the gate's ``on`` (it does
+#: not count towards firing) but over its ``off`` (a firing alert does not clear while it lasts).
+_HELD: Final = 0.45
+
 
 @dataclass(frozen=True, slots=True)
 class DetectionConfig:
-    """Detector settings; durations are in seconds and converted to points by the interval."""
+    """Detector settings; durations are in seconds and converted to points by the interval.
+
+    ``detector`` picks what scores request rate and p95 latency: ``"ensemble"`` (the default) or
+    ``"robust"`` (see the module docstring for how each is gated).
+    """
 
     interval_s: float = 1.0
     warmup_s: float = 120.0
@@ -50,6 +90,13 @@ class DetectionConfig:
     latency_threshold: float = 6.0
     latency_min_change: float = 0.5
     latency_min_samples: int = 3
+    detector: str = "ensemble"
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(
+                f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}"
+            )
 
     def points(self, seconds: float) -> int:
         return max(1, round(seconds / self.interval_s))
@@ -87,13 +134,26 @@ class SeriesMonitor:
         self.key = key
         self.config = config
         warmup = config.points(config.warmup_s)
-        self.rate = RobustBaseline(
-            half_life=config.points(config.rate_half_life_s),
-            warmup=warmup,
-            threshold=config.spike_threshold,
-            count_noise=True,
-            name="rate",
-        )
+        self.rate: RobustBaseline | EnsembleDetector
+        self.latency: RobustBaseline | EnsembleDetector
+        if config.detector == "ensemble":
+            self.rate = _ensemble(config, "rate")
+            self.latency = _ensemble(config, "latency_p95")  # fed log1p(p95): see _latency
+        else:
+            self.rate = RobustBaseline(
+                half_life=config.points(config.rate_half_life_s),
+                warmup=warmup,
+                threshold=config.spike_threshold,
+                count_noise=True,
+                name="rate",
+            )
+            self.latency = RobustBaseline(
+                half_life=config.points(config.rate_half_life_s),
+                warmup=warmup,
+                threshold=config.latency_threshold,
+                log=True,
+                name="latency_p95",
+            )
         self.errors = ErrorBurstDetector(
             window=config.points(config.error_window_s),
             warmup=warmup,
@@ -108,37 +168,46 @@ class SeriesMonitor:
             short_points=config.points(config.burn_short_s),
             burn_threshold=config.burn_threshold,
         )
-        self.latency = RobustBaseline(
-            half_life=config.points(config.rate_half_life_s),
-            warmup=warmup,
-            threshold=config.latency_threshold,
-            log=True,
-            name="latency_p95",
-        )
         self._gates = {
             kind: Hysteresis(fire_after=config.fire_after, clear_after=config.clear_after)
             for kind in _SIGNAL_OF
         }
         self._share = _ShareWindow(config.points(30.0))
+        self._news = _News()
+        # Held points that turned out to be the start of a news excursion, per signal, for
+        # the gate to count: (start of the first, how many); see _judge.
+        self._credit: dict[str, tuple[float, int]] = {}
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
+        # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
+        # NaN when unknown: with the ensemble the deviation is that of its strongest time
+        # scale, so ``|observed - expected| / |deviation|`` is not a point's spread.
+        self.spreads: dict[str, float] = {"rate": math.nan, "latency_p95": math.nan}
+        self._rate_raw: Score = NO_DATA  # the rate detector's own last score, for explain()
 
     def snapshot(self) -> dict[str, Any]:
         """What this monitor has learned, as JSON-safe data (see ``detectors.state``)."""
         return {
+            "detector": self.config.detector,
             "rate": snapshot(self.rate),
             "errors": snapshot(self.errors),
             "burn": snapshot(self.burn),
             "latency": snapshot(self.latency),
+            "news": snapshot(self._news),
             "share": snapshot(self._share),
             "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        restore(self.rate, data.get("rate", {}))
+        """Load a :meth:`snapshot`. Rate and latency state saved by another kind of detector
+        (a checkpoint from before ``detector`` changed; one without the key is from the robust
+        era) is not loadable: those two signals warm up again instead."""
+        if data.get("detector", "robust") == self.config.detector:
+            restore(self.rate, data.get("rate", {}))
+            restore(self.latency, data.get("latency", {}))
+            restore(self._news, data.get("news", {}))
         restore(self.errors, data.get("errors", {}))
         restore(self.burn, data.get("burn", {}))
-        restore(self.latency, data.get("latency", {}))
         restore(self._share, data.get("share", {}))
         for kind, gate in self._gates.items():
             restore(gate, data.get("gates", {}).get(kind.value, {}))
@@ -162,9 +231,16 @@ class SeriesMonitor:
         for kind, score in scores.items():
             self.last_scores[kind] = score
             # The run of bad points starts at the *start* of the first bad window: the onset.
-            edge = self._gates[kind].update(point.t, score)
+            gate = self._gates[kind]
+            credit = self._credit.pop(_NEWS_SIGNAL.get(kind, ""), None)
+            if credit is not None:
+                gate.backdate(*credit)
+            edge = gate.update(point.t, score)
             current = self.firing.get(kind)
             if edge is Edge.FIRED:
+                if kind is AlertKind.TRAFFIC_SPIKE:
+                    self._news.calm = score.expected
+                    self._news.calm_until = t + _CALM_MEMORY_S
                 alert = self._new_alert(kind, score, point, service_point)
                 self.firing[kind] = alert
                 changes.append(alert)
@@ -180,30 +256,15 @@ class SeriesMonitor:
     def _score(self, point: Point) -> dict[AlertKind, Score]:
         cfg = self.config
         t = point.t_end
-        rate = self.rate.update(t, point.rate, point.interval)
-        spike = drop = rate
-        if not rate.warming:
-            change = point.rate - rate.expected
-            relative = abs(change) / max(rate.expected, 1e-9)
-            big_enough = relative >= cfg.min_rate_change
-            spike_ok = big_enough and change >= cfg.min_spike_rps
-            spike = replace(
-                rate, value=squash(rate.deviation, cfg.spike_threshold) if spike_ok else 0.0
-            )
-            drop = replace(
-                rate, value=squash(-rate.deviation, cfg.drop_threshold) if big_enough else 0.0
-            )
+        self._credit.clear()
+        spike, drop = self._rate(t, point)
         if point.served > 0:
             errors = self.errors.update(t, float(point.errors), float(point.served))
             burn = self.burn.update(t, float(point.errors), float(point.served))
         else:
             errors = burn = NO_DATA
         if point.served >= cfg.latency_min_samples and not math.isnan(point.p95):
-            latency = self.latency.update(t, point.p95)
-            if latency.expected > 0 and latency.observed < latency.expected * (
-                1.0 + cfg.latency_min_change
-            ):
-                latency = replace(latency, value=0.0)
+            latency = self._latency(point, point.p95)
         else:
             latency = NO_DATA
         return {
@@ -213,6 +274,158 @@ class SeriesMonitor:
             AlertKind.SLO_BURN: burn,
             AlertKind.LATENCY_SPIKE: latency,
         }
+
+    def _rate(self, t: float, point: Point) -> tuple[Score, Score]:
+        """Spike and drop scores of the request rate.
+
+        With the ensemble, the deviation is capped by the point's Poisson z,
+        ``|rate - expected| / sqrt(max(expected, 1) / interval)``: the ensemble learns its
+        spreads from the series (and a mean over several points has a small one), so without
+        the cap a quiet route (2 req/s) going silent for a while would read as a drop. This is
+        the Poisson floor ``RobustBaseline(count_noise=True)`` has.
+        """
+        cfg = self.config
+        raw = self.rate.update(t, point.rate, point.interval)
+        self._rate_raw = raw
+        if raw.warming or not raw.has_data:
+            self.spreads["rate"] = math.nan
+            return raw, raw
+        change = point.rate - raw.expected
+        rate = raw
+        if isinstance(self.rate, EnsembleDetector):
+            poisson = math.sqrt(max(raw.expected, 1.0) / point.interval)
+            limit = abs(change) / poisson
+            rate = replace(
+                raw, deviation=math.copysign(min(abs(raw.deviation), limit), raw.deviation)
+            )
+            self.spreads["rate"] = max(_point_spread(self.rate), poisson)
+        relative = abs(change) / max(raw.expected, 1e-9)
+        big_enough = relative >= cfg.min_rate_change
+        fall, drop_ok = -rate.deviation, big_enough
+        calm = self._news.calm
+        if calm >= 0.0 and isinstance(self.rate, EnsembleDetector):
+            if t > self._news.calm_until:
+                self._news.calm = -1.0
+            else:
+                # The daily profile learns fast (per point), so a slot that saw a flood of a
+                # few minutes expects the flood (until the slot is seen again, a day later):
+                # the rate going back to what was expected before it is the flood ending. For
+                # a day after a spike, a drop must also be one below that level.
+                below = calm - point.rate
+                poisson = math.sqrt(max(calm, 1.0) / point.interval)
+                fall = min(fall, below / poisson)
+                drop_ok = big_enough and below / max(calm, 1e-9) >= cfg.min_rate_change
+        spike_ok = big_enough and change >= cfg.min_spike_rps
+        news = raw.value >= 0.5
+        spike = replace(
+            rate,
+            value=self._judge(
+                "spike",
+                point.t,
+                news,
+                rate.deviation,
+                rate.deviation if spike_ok else 0.0,
+                cfg.spike_threshold,
+                raw.deviation,
+            ),
+        )
+        drop = replace(
+            rate,
+            value=self._judge(
+                "drop",
+                point.t,
+                news,
+                fall,
+                fall if drop_ok else 0.0,
+                cfg.drop_threshold,
+                -raw.deviation,
+            ),
+        )
+        return spike, drop
+
+    def _latency(self, point: Point, p95: float) -> Score:
+        """The p95 latency score: judged in log space (a doubling is as surprising at 50 ms as
+        at 2 s), upwards only, and only with a relative rise of ``latency_min_change``."""
+        cfg = self.config
+        if isinstance(self.latency, EnsembleDetector):
+            raw = self.latency.update(point.t_end, math.log1p(max(p95, 0.0)))
+            if not raw.has_data:
+                return raw
+            # Back to seconds for alerts and charts; the deviation stays in log space.
+            latency = replace(raw, observed=p95, expected=math.expm1(raw.expected))
+            if latency.warming:
+                self.spreads["latency_p95"] = math.nan
+                return latency
+            self.spreads["latency_p95"] = _point_spread(self.latency)
+        else:
+            raw = latency = self.latency.update(point.t_end, p95)
+            if latency.warming:
+                return latency
+        rise_ok = latency.expected > 0 and latency.observed >= latency.expected * (
+            1.0 + cfg.latency_min_change
+        )
+        value = self._judge(
+            "latency",
+            point.t,
+            raw.value >= 0.5,
+            latency.deviation,
+            latency.deviation if rise_ok else 0.0,
+            cfg.latency_threshold,
+        )
+        return replace(latency, value=value)
+
+    def _judge(
+        self,
+        signal: str,
+        t: float,
+        news: bool,
+        direction: float,
+        surprise: float,
+        threshold: float,
+        strength: float | None = None,
+    ) -> float:
+        """The gate's score for one signal on the point that starts at ``t``.
+
+        ``direction`` is the deviation in the signal's alarm direction (up for spikes and
+        latency, down for drops); ``surprise`` is the same, or 0 when a relative or absolute
+        guard (``min_rate_change`` ...) fails. For ``RobustBaseline`` the score is the squashed
+        surprise, as it always was.
+
+        For the ensemble a point beyond the threshold also needs its excursion to be news
+        (*armed*) or to be overwhelming: ``strength`` (the ensemble's own multi-scale deviation
+        in the alarm direction, before the rate's Poisson cap; default ``surprise``) at least
+        :data:`OVERWHELMING` times the threshold. Otherwise it is *held* at :data:`_HELD`: it
+        neither counts towards firing nor lets a firing alert clear. The ensemble's news may
+        arrive a point or two into an excursion (a scale-1 z that is large but not yet a record,
+        then a larger one): the held points before it are the same event, so they are credited to
+        the gate (``Hysteresis.backdate``) and the alert's onset is the excursion's first point,
+        as it is with ``RobustBaseline``.
+        """
+        size = squash(surprise, threshold)
+        if not isinstance(self.rate, EnsembleDetector):
+            return size
+        if strength is None:
+            strength = surprise
+        state = self._news
+        if direction < ARM_FLOOR * threshold:
+            state.armed[signal] = False
+        elif news:
+            state.armed[signal] = True
+        if surprise < threshold:
+            state.held[signal] = 0
+            return size
+        if state.armed[signal]:
+            if state.held[signal]:
+                self._credit[signal] = (state.since[signal], state.held[signal])
+                state.held[signal] = 0
+            return size
+        if strength >= OVERWHELMING * threshold:
+            state.held[signal] = 0
+            return size
+        if not state.held[signal]:
+            state.since[signal] = t
+        state.held[signal] += 1
+        return min(size, _HELD)
 
     def _new_alert(
         self, kind: AlertKind, score: Score, point: Point, service_point: Point | None
@@ -249,10 +462,75 @@ class SeriesMonitor:
             observed=score.observed,
             expected=score.expected,
             score=score.value,
-            explanation=explain(kind, score, self.key, point, clients),
+            explanation=explain(kind, score, self.key, point, clients, self._detail(kind)),
             clients=clients,
             labels={"share": f"{share:.4f}"},
         )
+
+    def _detail(self, kind: AlertKind) -> str:
+        """The ensemble's own account of a rate alert (which baseline, which time scale)."""
+        if kind in (AlertKind.TRAFFIC_SPIKE, AlertKind.TRAFFIC_DROP) and isinstance(
+            self.rate, EnsembleDetector
+        ):
+            return self.rate.explain(self._rate_raw)
+        return ""
+
+
+def _ensemble(config: DetectionConfig, name: str) -> EnsembleDetector:
+    """The ensemble for one signal, with the configuration's half-life and warm-up.
+
+    The first half of the warm-up learns the baselines, the second half the series' usual
+    surprises (the ensemble's ``quiet`` period: the news of a fresh detector means nothing);
+    the signal is judged after ``warmup_s`` either way, as with ``RobustBaseline``.
+    """
+    warmup = config.points(config.warmup_s)
+    return EnsembleDetector(
+        half_life=config.points(config.rate_half_life_s),
+        warmup=max(1, warmup // 2),
+        quiet=warmup,
+        name=name,
+    )
+
+
+def _point_spread(detector: EnsembleDetector) -> float:
+    """The ensemble's point-level sigma for its last point, NaN when it does not say.
+
+    ``EnsembleDetector.spread`` is new; the ``getattr`` keeps this working with a detector
+    that does not have it yet (the dashboard then recovers a spread from the score).
+    """
+    spread = getattr(detector, "spread", None)
+    return float(spread) if isinstance(spread, int | float) and spread > 0 else math.nan
+
+
+_CALM_MEMORY_S: Final = 86_400.0  # a day: until the ensemble's daily profile slot is revisited
+
+_NEWS_SIGNAL: Final = {
+    AlertKind.TRAFFIC_SPIKE: "spike",
+    AlertKind.TRAFFIC_DROP: "drop",
+    AlertKind.LATENCY_SPIKE: "latency",
+}
+
+
+class _News:
+    """Per alarm direction (spike, drop, latency), what the ensemble gate remembers.
+
+    ``armed``: the ensemble called the current excursion news. ``held``/``since``: how many
+    points beyond the threshold came before that news in the current run, and when the first
+    began (see ``SeriesMonitor._judge``). ``calm``: see ``SeriesMonitor._rate``.
+    """
+
+    STATE: ClassVar[tuple[str, ...]] = ("armed", "held", "since", "calm", "calm_until")
+    __slots__ = ("armed", "calm", "calm_until", "held", "since")
+
+    def __init__(self) -> None:
+        names = _NEWS_SIGNAL.values()
+        self.armed: dict[str, bool] = dict.fromkeys(names, False)
+        self.held: dict[str, int] = dict.fromkeys(names, 0)
+        self.since: dict[str, float] = dict.fromkeys(names, 0.0)
+        # The expected rate when the last traffic spike fired (-1: none), remembered until
+        # ``calm_until``: going back to it is the spike ending, not a drop.
+        self.calm = -1.0
+        self.calm_until = 0.0
 
 
 class _ShareWindow:
@@ -295,8 +573,15 @@ def explaining_clients(point: Point, excess: float, top: int = 3) -> tuple[str, 
 
 
 def explain(
-    kind: AlertKind, score: Score, key: SeriesKey, point: Point, clients: tuple[str, ...]
+    kind: AlertKind,
+    score: Score,
+    key: SeriesKey,
+    point: Point,
+    clients: tuple[str, ...],
+    detail: str = "",
 ) -> str:
+    """One line a responder can read; ``detail`` (the detector's own account) is appended to
+    traffic alerts."""
     where = f"{key.service} {key.route}" if not key.is_service_wide else f"service {key.service}"
     if kind is AlertKind.TRAFFIC_SPIKE or kind is AlertKind.TRAFFIC_DROP:
         text = (
@@ -308,6 +593,8 @@ def explain(
                 f"{c} {point.clients[c].requests / max(point.requests, 1):.0%}" for c in clients
             )
             text += f"; explained by client(s) {shares} of requests"
+        if detail:
+            text += f"; detector: {detail}"
         return text
     if kind is AlertKind.ERROR_BURST:
         return (

@@ -40,6 +40,17 @@ class Hysteresis:
         self._bad = 0
         self._good = 0
 
+    def backdate(self, since: float, points: int) -> None:
+        """Count ``points`` earlier points, the first starting at ``since``, as bad.
+
+        For a detector whose verdict on a run of points comes late (the ensemble says an
+        excursion is news on one of its points): the run then starts at its real onset. Only
+        extends a run that has not begun (a run in progress already counts its points).
+        """
+        if points > 0 and self._bad == 0:
+            self._bad = points
+            self.since = since
+
     def update(self, t: float, score: Score) -> Edge | None:
         if not score.has_data or score.warming:
             return None

@@ -6,6 +6,7 @@ The detector configuration file (``detection.yaml``), read by :func:`load_detect
       defaults:                  # any DetectionConfig field; missing ones keep their default
         fire_after: 3            # points in a row over threshold before an alert fires
         spike_threshold: 6.0     # the z-like surprise that scores 0.5 (see DetectionConfig)
+        detector: ensemble       # what scores rate and latency: ensemble (default) or robust
         warmup_s: 2m             # *_s fields take seconds or durations ("30s", "2m", "1h")
       routes:                    # optional overrides, each on top of ``defaults``
         "GET /search":           # an exact route key ...
@@ -57,7 +58,7 @@ from typing import Any, Final
 import yaml
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig, route_config
+from stanch.core.detection import DETECTORS, DetectionConfig, route_config
 from stanch.core.durations import parse_duration
 from stanch.core.errors import ValidationError
 from stanch.evaluation.backtest import (
@@ -105,11 +106,15 @@ _HEADER: Final = "# Stanch detector settings; format: stanch.evaluation.tune.\n"
 # --------------------------------------------------------------------------- the file
 
 
-def coerce_setting(name: str, value: object) -> float | int:
+def coerce_setting(name: str, value: object) -> float | int | str:
     """``value`` checked for DetectionConfig field ``name``; raises ValueError saying why."""
     kind = _FIELDS.get(name)
     if kind is None:
         raise ValueError(f"unknown setting; expected one of {', '.join(sorted(_FIELDS))}")
+    if name == "detector":
+        if value not in DETECTORS:
+            raise ValueError(f"expected one of {', '.join(DETECTORS)}, got {value!r}")
+        return str(value)
     if isinstance(value, str) and name.endswith("_s"):
         return parse_duration(value)
     if kind == "int":

@@ -13,8 +13,13 @@ the range of values the detector would *not* have called anomalous at that momen
 * p95 latency: judged in log space and only upwards, with ``latency_min_change`` on top;
   the band is ``[0, upper]``.
 
-The spread behind a z-score is recovered as ``|observed - expected| / |deviation|``; when the
-point sits on its expectation (deviation 0) the last known spread is kept. Warm-up and empty
+The spread is the monitor's point-level sigma (``SeriesMonitor.spreads``) when it reports one:
+with the ensemble detector (the default) the deviation is that of its strongest time scale (a
+mean over up to 24 points), so it says little about one point's spread. Otherwise (the robust
+detector, whose deviation is a point z) the spread is recovered as
+``|observed - expected| / |deviation|``; when the point sits on its expectation (deviation 0)
+the last known spread is kept. The band is the one-point picture: a sustained shift inside it
+can still fire, through the ensemble's longer time scales. Warm-up and empty
 points have no band. A band is a picture of the detector, not a second detector: hysteresis
 (several points in a row) still decides when an alert fires.
 """
@@ -73,17 +78,28 @@ class BandState:
     def update(self, monitor: SeriesMonitor) -> Bands:
         scores = monitor.last_scores
         config = monitor.config
-        rate_exp, rate_lo, rate_hi = self._rate(scores.get(AlertKind.TRAFFIC_SPIKE), config)
+        spreads = getattr(monitor, "spreads", {})
+        rate_exp, rate_lo, rate_hi = self._rate(
+            scores.get(AlertKind.TRAFFIC_SPIKE), config, spreads.get("rate", _NAN)
+        )
         err_exp, err_hi = _errors(scores.get(AlertKind.ERROR_BURST), config)
-        p95_exp, p95_hi = self._latency(scores.get(AlertKind.LATENCY_SPIKE), config)
+        p95_exp, p95_hi = self._latency(
+            scores.get(AlertKind.LATENCY_SPIKE), config, spreads.get("latency_p95", _NAN)
+        )
         return Bands(rate_exp, rate_lo, rate_hi, err_exp, err_hi, p95_exp, p95_hi)
 
-    def _rate(self, score: Score | None, config: object) -> tuple[float, float, float]:
+    def _rate(
+        self, score: Score | None, config: object, known: float = _NAN
+    ) -> tuple[float, float, float]:
         if not _usable(score):
             return _NAN, _NAN, _NAN
         assert score is not None
         expected = score.expected
-        self.rate_spread = _spread(score.observed - score.expected, score, self.rate_spread)
+        self.rate_spread = (
+            known
+            if math.isfinite(known)
+            else _spread(score.observed - score.expected, score, self.rate_spread)
+        )
         spread = self.rate_spread if self.rate_spread == self.rate_spread else 0.0
         up = _cfg(config, "spike_threshold", 6.0)
         down = _cfg(config, "drop_threshold", 4.0)
@@ -93,7 +109,9 @@ class BandState:
         lo = max(0.0, min(expected - down * spread, expected * (1 - relative)))
         return expected, lo, hi
 
-    def _latency(self, score: Score | None, config: object) -> tuple[float, float]:
+    def _latency(
+        self, score: Score | None, config: object, known: float = _NAN
+    ) -> tuple[float, float]:
         if not _usable(score):
             return _NAN, _NAN
         assert score is not None
@@ -101,7 +119,9 @@ class BandState:
         if expected < 0:
             return _NAN, _NAN
         log_change = math.log1p(max(score.observed, 0.0)) - math.log1p(expected)
-        self.latency_spread = _spread(log_change, score, self.latency_spread)
+        self.latency_spread = (
+            known if math.isfinite(known) else _spread(log_change, score, self.latency_spread)
+        )
         spread = self.latency_spread if self.latency_spread == self.latency_spread else 0.0
         threshold = _cfg(config, "latency_threshold", 6.0)
         relative = _cfg(config, "latency_min_change", 0.5)
