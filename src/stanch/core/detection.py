@@ -141,20 +141,8 @@ class SeriesMonitor:
             self.rate = _ensemble(config, "rate")
             self.latency = _ensemble(config, "latency_p95")  # fed log1p(p95): see _latency
         else:
-            self.rate = RobustBaseline(
-                half_life=config.points(config.rate_half_life_s),
-                warmup=warmup,
-                threshold=config.spike_threshold,
-                count_noise=True,
-                name="rate",
-            )
-            self.latency = RobustBaseline(
-                half_life=config.points(config.rate_half_life_s),
-                warmup=warmup,
-                threshold=config.latency_threshold,
-                log=True,
-                name="latency_p95",
-            )
+            self.rate = _robust(config, "rate", config.spike_threshold, count_noise=True)
+            self.latency = _robust(config, "latency_p95", config.latency_threshold, log=True)
         self.errors = ErrorBurstDetector(
             window=config.points(config.error_window_s),
             warmup=warmup,
@@ -477,6 +465,25 @@ class SeriesMonitor:
         return ""
 
 
+def _robust(
+    config: DetectionConfig,
+    name: str,
+    threshold: float,
+    *,
+    count_noise: bool = False,
+    log: bool = False,
+) -> RobustBaseline:
+    """The robust z-score for one signal (``detector: robust``)."""
+    return RobustBaseline(
+        half_life=config.points(config.rate_half_life_s),
+        warmup=config.points(config.warmup_s),
+        threshold=threshold,
+        count_noise=count_noise,
+        log=log,
+        name=name,
+    )
+
+
 def _ensemble(config: DetectionConfig, name: str) -> EnsembleDetector:
     """The ensemble for one signal, with the configuration's half-life and warm-up.
 
@@ -494,13 +501,8 @@ def _ensemble(config: DetectionConfig, name: str) -> EnsembleDetector:
 
 
 def _point_spread(detector: EnsembleDetector) -> float:
-    """The ensemble's point-level sigma for its last point, NaN when it does not say.
-
-    ``EnsembleDetector.spread`` is new; the ``getattr`` keeps this working with a detector
-    that does not have it yet (the dashboard then recovers a spread from the score).
-    """
-    spread = getattr(detector, "spread", None)
-    return float(spread) if isinstance(spread, int | float) and spread > 0 else math.nan
+    """The ensemble's point-level sigma for its last point, NaN when it has none yet."""
+    return detector.spread if detector.spread > 0 else math.nan
 
 
 _CALM_MEMORY_S: Final = 86_400.0  # a day: until the ensemble's daily profile slot is revisited

@@ -196,19 +196,21 @@ class EnsembleDetector:
         best = 0.0
         best_i = 0
         margin = self.margin
+        abs_z = [0.0] * len(self.scales)
         for i, k in enumerate(self.scales):
             self._sums[i] += residual - ring[n - k]
             mean = self._sums[i] / k
             z = self._scales.z(i, mean)
             self._scales.learn(i, mean, z)
-            r = abs(z) / (self._runner_up[i] + margin)
+            abs_z[i] = abs(z)
+            r = abs_z[i] / (self._runner_up[i] + margin)
             if r > ratio:
                 ratio, best, best_i = r, z, i
         ring.append(residual)
 
         if self._count <= self.warmup:
             return Score(0.0, value, expected, 0.0, warming=True)
-        self._learn_records()
+        self._learn_records(abs_z)
         if self._count <= self.quiet:
             return Score(0.0, value, expected, best, warming=True)
         self._why = [1.0 if seasonal else 0.0, float(best_i), best]
@@ -221,7 +223,7 @@ class EnsembleDetector:
             self._muted = self.mute
         return Score(score, value, expected, best)
 
-    def _learn_records(self) -> None:
+    def _learn_records(self, abs_z: list[float]) -> None:
         """Decay the records; every ``record_lag`` points merge the block's maxima into them.
 
         The lag means an event that grows (a shift seen first at scale 6, then more clearly at
@@ -229,7 +231,7 @@ class EnsembleDetector:
         """
         decay = self._record_decay
         top, runner_up, pending = self._top, self._runner_up, self._pending
-        for i, z in enumerate(self._scales.last_abs):
+        for i, z in enumerate(abs_z):
             top[i] *= decay
             runner_up[i] *= decay
             if z > pending[i]:
@@ -253,11 +255,6 @@ class EnsembleDetector:
         """
         return self._spread
 
-    @property
-    def record(self) -> tuple[float, ...]:
-        """Each scale's runner-up record, that scale's z is divided by (plus ``margin``)."""
-        return tuple(self._runner_up)
-
     def explain(self, score: Score) -> str:
         """One line a responder can read: seen vs expected, by which baseline, at which scale."""
         if not score.has_data:
@@ -275,8 +272,8 @@ class EnsembleDetector:
 class _MultiEw:
     """One :class:`EwRobust` per time scale, kept as flat lists so snapshots stay plain JSON."""
 
-    STATE: ClassVar[tuple[str, ...]] = ("level", "dev", "count", "last_abs")
-    __slots__ = ("alpha", "clip", "count", "dev", "last_abs", "level", "warmup")
+    STATE: ClassVar[tuple[str, ...]] = ("level", "dev", "count")
+    __slots__ = ("alpha", "clip", "count", "dev", "level", "warmup")
 
     def __init__(self, n: int, alpha: float, warmup: int, clip: float) -> None:
         self.alpha = alpha
@@ -285,15 +282,11 @@ class _MultiEw:
         self.level = [0.0] * n
         self.dev = [0.0] * n
         self.count = [0] * n
-        self.last_abs = [0.0] * n  # |z| of the last point, per scale
 
     def z(self, i: int, x: float) -> float:
         if not self.count[i]:
-            self.last_abs[i] = 0.0
             return 0.0
-        z = (x - self.level[i]) / _spread(self.dev[i], self.level[i])
-        self.last_abs[i] = abs(z)
-        return z
+        return (x - self.level[i]) / _spread(self.dev[i], self.level[i])
 
     def learn(self, i: int, x: float, z: float) -> None:
         count = self.count[i] = self.count[i] + 1

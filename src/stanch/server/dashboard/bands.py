@@ -78,7 +78,7 @@ class BandState:
     def update(self, monitor: SeriesMonitor) -> Bands:
         scores = monitor.last_scores
         config = monitor.config
-        spreads = getattr(monitor, "spreads", {})
+        spreads = monitor.spreads
         rate_exp, rate_lo, rate_hi = self._rate(
             scores.get(AlertKind.TRAFFIC_SPIKE), config, spreads.get("rate", _NAN)
         )
