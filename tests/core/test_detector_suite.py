@@ -232,6 +232,40 @@ def test_seasonal_explains_against_the_time_of_day() -> None:
     assert "usual at this time of day" in d.explain(s)
 
 
+def test_seasonal_profile_does_not_learn_a_flood_on_a_one_second_series() -> None:
+    """A 4-minute flood (240 points at 1 s) neither becomes the rest of that slot's
+    expectation nor "usual at this time" the next day: the profile learns once per visit of a
+    slot, from a clipped mean, so sampling faster does not make it learn faster."""
+    rng = random.Random(5)
+    d = SeasonalBaseline()
+    day = 86_400
+    for t in range(day + 12 * 3600):  # a day and a half of 50 +- 2 req/s, 1 s points
+        d.update(float(t), rng.gauss(50.0, 2.0))
+    for t in range(day + 12 * 3600, day + 12 * 3600 + 240):
+        d.update(float(t), 500.0)
+    # Within the visit the flood moves the slot by at most rate x clip spreads (a few req/s);
+    # learning per point, the slot expected about 450 req/s by the end of the flood.
+    after_flood, z = d.residual_z(day + 12 * 3600 + 300.0, 50.0)
+    assert after_flood == pytest.approx(50.0, abs=10.0)
+    assert abs(z) < 3.0  # going back to normal is not a drop
+    for t in range(day + 12 * 3600 + 240, 2 * day + 12 * 3600):
+        d.update(float(t), rng.gauss(50.0, 2.0))
+    next_day, z = d.residual_z(2 * day + 12 * 3600 + 120.0, 500.0)
+    assert next_day == pytest.approx(50.0, abs=10.0)
+    assert z > 6.0  # the same flood a day later is still a surprise
+
+
+def test_seasonal_profile_starts_a_slot_from_its_first_visit_mean() -> None:
+    """A slot's first visit sets it to that visit's (clipped) mean, not to its first point,
+    and the points of the visit already count while it is under way."""
+    d = SeasonalBaseline(warmup=10)
+    for t, v in enumerate([80.0] + [40.0] * 599):  # one 10-minute slot, first point an outlier
+        d.update(float(t), v)
+    assert d.expected(599.0) == pytest.approx(40.0, abs=1.0)
+    d.update(600.0, 40.0)  # the next slot starts: the first one is committed
+    assert d.expected(86_400.0 + 5.0) == pytest.approx(40.0, abs=1.0)
+
+
 def test_cusum_fires_once_per_shift() -> None:
     """After a change is reported the sums restart: a lasting shift is one alarm, not hundreds."""
     d = CusumDetector(warmup=50)
@@ -254,8 +288,10 @@ def test_sequence_novelty_learns_a_path_and_flags_a_new_one() -> None:
     assert n.update(2.0) == 1.0  # a level never seen at all
 
 
-def test_batch_ensemble_matches_scalar_ensemble() -> None:
-    """The numpy batch API gives the scalar detector's scores, NaN gaps included."""
+@pytest.mark.parametrize("step", [STEP, 1.0, 3600.0])
+def test_batch_ensemble_matches_scalar_ensemble(step: float) -> None:
+    """The numpy batch API gives the scalar detector's scores, NaN gaps included, whether a
+    daily-profile slot sees hundreds of points per visit (1 s), a couple or one (hourly)."""
     rng = np.random.default_rng(1)
     n, steps = 5, 2500
     values = 50 + rng.normal(0, 3, (steps, n))
@@ -265,7 +301,7 @@ def test_batch_ensemble_matches_scalar_ensemble() -> None:
     batch = BatchEnsemble(n)
     scalars = [EnsembleDetector() for _ in range(n)]
     for i in range(steps):
-        t = 1.7e9 + i * STEP
+        t = 1.7e9 + i * step
         got = batch.update(t, values[i])
         want = [d.update(t, float(values[i, j])).value for j, d in enumerate(scalars)]
         np.testing.assert_allclose(got, want, atol=1e-12)

@@ -227,9 +227,6 @@ class SeriesMonitor:
             edge = gate.update(point.t, score)
             current = self.firing.get(kind)
             if edge is Edge.FIRED:
-                if kind is AlertKind.TRAFFIC_SPIKE:
-                    self._news.calm = score.expected
-                    self._news.calm_until = t + _CALM_MEMORY_S
                 alert = self._new_alert(kind, score, point, service_point)
                 self.firing[kind] = alert
                 changes.append(alert)
@@ -290,20 +287,6 @@ class SeriesMonitor:
             self.spreads["rate"] = max(_point_spread(self.rate), poisson)
         relative = abs(change) / max(raw.expected, 1e-9)
         big_enough = relative >= cfg.min_rate_change
-        fall, drop_ok = -rate.deviation, big_enough
-        calm = self._news.calm
-        if calm >= 0.0 and isinstance(self.rate, EnsembleDetector):
-            if t > self._news.calm_until:
-                self._news.calm = -1.0
-            else:
-                # The daily profile learns fast (per point), so a slot that saw a flood of a
-                # few minutes expects the flood (until the slot is seen again, a day later):
-                # the rate going back to what was expected before it is the flood ending. For
-                # a day after a spike, a drop must also be one below that level.
-                below = calm - point.rate
-                poisson = math.sqrt(max(calm, 1.0) / point.interval)
-                fall = min(fall, below / poisson)
-                drop_ok = big_enough and below / max(calm, 1e-9) >= cfg.min_rate_change
         spike_ok = big_enough and change >= cfg.min_spike_rps
         news = raw.value >= 0.5
         spike = replace(
@@ -324,8 +307,8 @@ class SeriesMonitor:
                 "drop",
                 point.t,
                 news,
-                fall,
-                fall if drop_ok else 0.0,
+                -rate.deviation,
+                -rate.deviation if big_enough else 0.0,
                 cfg.drop_threshold,
                 -raw.deviation,
             ),
@@ -505,8 +488,6 @@ def _point_spread(detector: EnsembleDetector) -> float:
     return detector.spread if detector.spread > 0 else math.nan
 
 
-_CALM_MEMORY_S: Final = 86_400.0  # a day: until the ensemble's daily profile slot is revisited
-
 _NEWS_SIGNAL: Final = {
     AlertKind.TRAFFIC_SPIKE: "spike",
     AlertKind.TRAFFIC_DROP: "drop",
@@ -519,21 +500,17 @@ class _News:
 
     ``armed``: the ensemble called the current excursion news. ``held``/``since``: how many
     points beyond the threshold came before that news in the current run, and when the first
-    began (see ``SeriesMonitor._judge``). ``calm``: see ``SeriesMonitor._rate``.
+    began (see ``SeriesMonitor._judge``).
     """
 
-    STATE: ClassVar[tuple[str, ...]] = ("armed", "held", "since", "calm", "calm_until")
-    __slots__ = ("armed", "calm", "calm_until", "held", "since")
+    STATE: ClassVar[tuple[str, ...]] = ("armed", "held", "since")
+    __slots__ = ("armed", "held", "since")
 
     def __init__(self) -> None:
         names = _NEWS_SIGNAL.values()
         self.armed: dict[str, bool] = dict.fromkeys(names, False)
         self.held: dict[str, int] = dict.fromkeys(names, 0)
         self.since: dict[str, float] = dict.fromkeys(names, 0.0)
-        # The expected rate when the last traffic spike fired (-1: none), remembered until
-        # ``calm_until``: going back to it is the spike ending, not a drop.
-        self.calm = -1.0
-        self.calm_until = 0.0
 
 
 class _ShareWindow:

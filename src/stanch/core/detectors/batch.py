@@ -91,7 +91,7 @@ class BatchEnsemble:
         mute: int = 29,
         period: float = DAY,
         bins: int = 144,
-        seasonal_rate: float = 0.4,
+        seasonal_rate: float = 0.5,
         weekly: bool = True,
         weekly_days: float = 1.0 / 3.0,
         clip: float = 3.0,
@@ -120,7 +120,11 @@ class BatchEnsemble:
         self.scale_stats = [_Stats((n,), alpha, warmup, clip) for _ in self.scales]
         self.daily = np.full((n, bins), np.nan)
         self.weekly_offsets = np.zeros((n, 7))
-        self.last_t = np.full(n, np.nan)
+        # Each series' visit not yet folded into its profile (see SeasonalBaseline.learn):
+        # its number (t // slot width, -1: none), clipped running mean and point count.
+        self.visit_number = np.full(n, -1, dtype=np.int64)
+        self.visit_mean = np.zeros(n)
+        self.visit_count = np.zeros(n, dtype=np.int64)
         width = max(self.scales)
         self.ring = np.zeros((n, width))
         self.pos = np.zeros(n, dtype=np.int64)  # next slot to write, per series
@@ -140,7 +144,9 @@ class BatchEnsemble:
         arrays: list[Any] = [
             self.daily,
             self.weekly_offsets,
-            self.last_t,
+            self.visit_number,
+            self.visit_mean,
+            self.visit_count,
             self.ring,
             self.pos,
             self.sums,
@@ -172,16 +178,15 @@ class BatchEnsemble:
 
         slot = int((t % self.period) / self.period * self.bins) % self.bins
         day = int(t // DAY) % 7
-        current = self.daily[:, slot]
         weekly = self.weekly_offsets[:, day] if self.weekly else np.zeros(self.n)
-        seen = ~np.isnan(current)
-        s_expected = current + weekly
+        s_expected = self._slot_value(slot) + weekly
+        seen = ~np.isnan(s_expected)
         s_ready = self.residual.count > self.residual.warmup
         use_seasonal = seen & s_ready & (self.residual.spread() < level.spread())
         residual = np.where(use_seasonal, x - s_expected, residual)
 
         level.learn(x, z_level, mask)
-        self._learn_seasonal(t, x, mask, slot, day, current, weekly, seen)
+        self._learn_seasonal(t, x, mask, slot, weekly)
 
         novelty = self.novelty.update(x, mask)
         width = self.ring.shape[1]
@@ -228,33 +233,60 @@ class BatchEnsemble:
         self.pending = np.where(merge, 0.0, pending)
         self.block = np.where(merge, 0, block)
 
-    def _learn_seasonal(
-        self,
-        t: float,
-        x: Array,
-        mask: npt.NDArray[np.bool_],
-        slot: int,
-        day: int,
-        current: Array,
-        weekly: Array,
-        seen: npt.NDArray[np.bool_],
-    ) -> None:
+    def _slot_value(self, slot: int) -> Array:
+        """Each series' profile at ``slot``, counting a visit of that slot not yet committed."""
+        daily = self.daily[:, slot]
+        pending = (self.visit_count > 0) & (self.visit_number % self.bins == slot)
+        return np.where(pending, self._learned(daily, self.visit_mean), daily)
+
+    def _learned(self, current: Array, mean: Array) -> Array:
+        return np.where(np.isnan(current), mean, current + self.rate * self._step(mean - current))
+
+    def _step(self, r: Array) -> Array:
         stat = self.residual
-        learn = mask & seen
-        r = np.where(learn, x - weekly - current, 0.0)
-        z = stat.z(r)
-        stat.learn(r, z, learn)
-        ready = stat.count > stat.warmup
-        step = np.where(ready, np.clip(z, -stat.clip, stat.clip) * stat.spread(), r)
-        self.daily[:, slot] = np.where(
-            learn, current + self.rate * step, np.where(mask, x - weekly, current)
+        limit = stat.clip * stat.spread()
+        return np.where(stat.count > stat.warmup, np.clip(r, -limit, limit), r)
+
+    def _learn_seasonal(
+        self, t: float, x: Array, mask: npt.NDArray[np.bool_], slot: int, weekly: Array
+    ) -> None:
+        width = self.period / self.bins
+        number = int(t // width)
+        starting = mask & (self.visit_number != number)
+        commit = starting & (self.visit_count > 0)
+        if commit.any():
+            self._commit(commit, width)
+        self.visit_number = np.where(starting, number, self.visit_number)
+        self.visit_mean = np.where(starting, 0.0, self.visit_mean)
+        self.visit_count = np.where(starting, 0, self.visit_count)
+
+        stat = self.residual
+        expected = self._slot_value(slot) + weekly
+        learn = mask & ~np.isnan(expected)
+        r = np.where(learn, x - expected, 0.0)
+        stat.learn(r, stat.z(r), learn)
+
+        shifted = x - weekly
+        count = self.visit_count + mask
+        step = self._step(shifted - self.visit_mean) / np.maximum(count, 1)
+        mean = np.where(count == 1, shifted, self.visit_mean + step)
+        self.visit_mean = np.where(mask, mean, self.visit_mean)
+        self.visit_count = count
+
+    def _commit(self, commit: npt.NDArray[np.bool_], width: float) -> None:
+        slots = self.visit_number % self.bins
+        current = self.daily[self._rows, slots]
+        self.daily[self._rows, slots] = np.where(
+            commit, self._learned(current, self.visit_mean), current
         )
         if self.weekly:
-            valid = learn & ~np.isnan(self.last_t) & (t > self.last_t)
-            with np.errstate(invalid="ignore"):
-                alpha = np.minimum(1.0, (t - self.last_t) / (DAY * self.weekly_days))
-            self.weekly_offsets[:, day] += np.where(valid, alpha * (1.0 - self.rate) * step, 0.0)
-        self.last_t = np.where(mask, t, self.last_t)
+            alpha = min(1.0, width / (DAY * self.weekly_days))
+            days = (self.visit_number * width // DAY).astype(np.int64) % 7
+            step = self._step(self.visit_mean - current)
+            learned = commit & ~np.isnan(current)
+            self.weekly_offsets[self._rows, days] += np.where(
+                learned, alpha * (1.0 - self.rate) * step, 0.0
+            )
 
 
 class _BatchNovelty:

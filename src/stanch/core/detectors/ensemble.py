@@ -122,7 +122,7 @@ class EnsembleDetector:
         mute: int = 29,
         period: float = DAY,
         bins: int = 144,
-        seasonal_rate: float = 0.4,
+        seasonal_rate: float = 0.5,
         weekly: bool = True,
         clip: float = 3.0,
         name: str = "ensemble",

@@ -6,8 +6,13 @@ daily profile (``bins`` slots over ``period`` seconds, each learned online from 
 fall in it) plus a weekday offset learned from what the daily profile leaves over. The spread is
 learned on the residuals, so the score is "how unusual for this time", not "how far from the mean".
 
-Learning is Huber-clipped like :class:`~stanch.core.detectors.robust.RobustBaseline`: an incident
-enters the profile only slowly. Memory is fixed: ``bins + 7`` floats and a few scalars.
+The profile learns once per *visit* of a slot (the points of one slot on one day), from the
+visit's mean, so what it learns per day does not depend on how often the series is sampled: a
+1 s series and a 5 min series both move a slot by ``rate`` of a Huber-clipped step per day. A
+per-point rate would let a four-minute flood on a 1 s series (240 points) become "usual at this
+time of day" within the flood. A slot's first visit sets it to that visit's mean. The residual
+spread still learns per point, against the profile as it stood before the visit. Memory is
+fixed: ``bins + 7`` floats and a few scalars.
 
 >>> import random
 >>> rng = random.Random(7)
@@ -36,11 +41,11 @@ WEEK = 7 * DAY
 class SeasonalBaseline:
     """Daily profile + weekday offsets; score = robust z of the residual."""
 
-    STATE: ClassVar[tuple[str, ...]] = ("_daily", "_weekly", "_residual", "_last_t")
+    STATE: ClassVar[tuple[str, ...]] = ("_daily", "_weekly", "_residual", "_visit")
     __slots__ = (
         "_daily",
-        "_last_t",
         "_residual",
+        "_visit",
         "_weekly",
         "bins",
         "name",
@@ -56,7 +61,7 @@ class SeasonalBaseline:
         *,
         period: float = DAY,
         bins: int = 144,
-        rate: float = 0.4,
+        rate: float = 0.5,
         weekly: bool = True,
         weekly_days: float = 1.0 / 3.0,
         half_life: float = 1000.0,
@@ -78,17 +83,44 @@ class SeasonalBaseline:
         self._daily = [math.nan] * bins
         self._weekly = [0.0] * 7
         self._residual = EwRobust(1.0 - 0.5 ** (1.0 / half_life), warmup, clip)
-        self._last_t = math.nan
+        # The visit being collected: [its number (t // slot width), its clipped running mean of
+        # values less the weekday offset, its number of points]. Committed to the profile when
+        # the next visit starts.
+        self._visit = [-1.0, 0.0, 0.0]
 
     def slot(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
 
     def expected(self, t: float) -> float:
-        """The profile's expectation at ``t`` (NaN while that slot has never been seen)."""
-        base = self._daily[self.slot(t)]
+        """The profile's expectation at ``t`` (NaN while that slot has never been seen).
+
+        A visit not yet committed already counts for its slot, as its commit will count it (at
+        most ``rate`` of a clipped step, so a flood stays a surprise): the points seen so far in
+        this slot today, or a visit of the same slot that no later point has committed yet.
+        """
+        i = self.slot(t)
+        visit = self._visit
+        if visit[2] and int(visit[0]) % self.bins == i:
+            base = self._learned(self._daily[i], visit[1])
+        else:
+            base = self._daily[i]
         if self.weekly:
             base += self._weekly[int(t // DAY) % 7]
         return base
+
+    def _learned(self, current: float, mean: float) -> float:
+        """Slot value ``current`` after learning a visit whose mean was ``mean``."""
+        if current != current:
+            return mean
+        return current + self.rate * self._step(mean - current)
+
+    def _step(self, r: float) -> float:
+        if not self.ready:
+            return r
+        # The visit's mean is steadier than one point, but a flood that fills part of the
+        # visit must still move the slot no faster than one clipped point would.
+        limit = self._residual.clip * self.spread()
+        return max(-limit, min(limit, r))
 
     @property
     def ready(self) -> bool:
@@ -106,28 +138,35 @@ class SeasonalBaseline:
         return expected, self._residual.z(value - expected)
 
     def learn(self, t: float, value: float) -> None:
-        """Fold ``value`` at ``t`` into the profile, the weekday offset and the residual spread."""
-        i = self.slot(t)
-        day = int(t // DAY) % 7
-        weekly = self._weekly[day] if self.weekly else 0.0
+        """Learn ``value``'s residual spread now; fold it into the profile when its visit ends."""
+        visit = self._visit
+        number = float(t // (self.period / self.bins))
+        if number != visit[0]:
+            if visit[2]:
+                self._commit()
+            visit[0], visit[1], visit[2] = number, 0.0, 0.0
+        expected = self.expected(t)
+        if expected == expected:
+            r = value - expected
+            self._residual.learn(r, self._residual.z(r))
+        # The visit's mean is a clipped running mean: a flood filling part of a slot's first
+        # visit must not become that slot's expectation either.
+        x = value - (self._weekly[int(t // DAY) % 7] if self.weekly else 0.0)
+        visit[2] += 1.0
+        visit[1] = x if visit[2] == 1.0 else visit[1] + self._step(x - visit[1]) / visit[2]
+
+    def _commit(self) -> None:
+        """Fold the visit into its slot and, with what that leaves over, its weekday offset
+        (at a pace of ``weekly_days`` of a weekday, per unit of time)."""
+        number, mean = self._visit[0], self._visit[1]
+        i = int(number) % self.bins
         current = self._daily[i]
-        if current != current:
-            self._daily[i] = value - weekly
-        else:
-            r = value - weekly - current
-            z = self._residual.z(r)
-            self._residual.learn(r, z)
-            step = r
-            if self.ready:
-                step = max(-self._residual.clip, min(self._residual.clip, z)) * self.spread()
-            self._daily[i] = current + self.rate * step
-            if self.weekly and self._last_t == self._last_t and t > self._last_t:
-                # Weekday offsets learn per unit of time, not per point, so 1 s and 5 min
-                # series both take about ``weekly_days`` of a weekday to learn their offset;
-                # they learn what the (already updated) daily slot still leaves over.
-                alpha = min(1.0, (t - self._last_t) / (DAY * self.weekly_days))
-                self._weekly[day] += alpha * (1.0 - self.rate) * step
-        self._last_t = t
+        self._daily[i] = self._learned(current, mean)
+        if self.weekly and current == current:
+            width = self.period / self.bins
+            alpha = min(1.0, width / (DAY * self.weekly_days))
+            day = int(number * width // DAY) % 7
+            self._weekly[day] += alpha * (1.0 - self.rate) * self._step(mean - current)
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
         if value != value or weight <= 0.0:
