@@ -15,14 +15,8 @@ default (``DetectionConfig.detector = "ensemble"``), or by the older
   for this series, and is then muted. Its ``deviation`` (the z of the strongest of several time
   scales, against a robust level or a learned daily profile) stays high while the anomaly lasts.
 
-So with the ensemble a point is *bad* for a signal when its deviation is beyond the configured
-threshold in the signal's direction (with the same relative and absolute guards as before, so
-``spike_threshold`` & co. keep their meaning for ``stanch tune`` and the dashboard's bands) **and**
-the excursion is news: the ensemble called it new at some point of the current excursion (the
-signal is *armed*; it disarms once the deviation falls back under half the threshold), **or** the
-deviation is overwhelming (:data:`OVERWHELMING` times the threshold), so a repeat of an incident
-the series has just had, which is no longer news to the ensemble, is still caught. Familiar
-excursions that merely cross the threshold (a daily burst the series always has) do not page.
+So with the ensemble a point is bad only when its deviation passes the threshold and the
+excursion is news (or overwhelming): :mod:`stanch.core.news_gate` decides that.
 """
 
 from __future__ import annotations
@@ -46,20 +40,13 @@ from stanch.core.detectors import (
 from stanch.core.detectors.base import NO_DATA, squash
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
+from stanch.core.news_gate import NewsGate
 from stanch.core.series import SERVICE_WIDE, SeriesKey
 from stanch.core.severity import assess_severity
 from stanch.core.windows import Point
 
 #: The detectors that may score request rate and p95 latency (``DetectionConfig.detector``).
 DETECTORS: Final = ("ensemble", "robust")
-#: With the ensemble, a deviation this many times the threshold is bad even when it is no news.
-OVERWHELMING: Final = 2.0
-#: With the ensemble, a signal stays armed while its deviation is at least this share of the
-#: threshold (the news often arrives a point before the deviation crosses the threshold).
-ARM_FLOOR: Final = 0.5
-#: The score of a point beyond the threshold that is not news: under the gate's ``on`` (it does
-#: not count towards firing) but over its ``off`` (a firing alert does not clear while it lasts).
-_HELD: Final = 0.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +149,7 @@ class SeriesMonitor:
             for kind in _SIGNAL_OF
         }
         self._share = _ShareWindow(config.points(30.0))
-        self._news = _News()
-        # Held points that turned out to be the start of a news excursion, per signal, for
-        # the gate to count: (start of the first, how many); see _judge.
-        self._credit: dict[str, tuple[float, int]] = {}
+        self._news = NewsGate()
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
@@ -221,7 +205,7 @@ class SeriesMonitor:
             self.last_scores[kind] = score
             # The run of bad points starts at the *start* of the first bad window: the onset.
             gate = self._gates[kind]
-            credit = self._credit.pop(_NEWS_SIGNAL.get(kind, ""), None)
+            credit = self._news.take_credit(_NEWS_SIGNAL.get(kind, ""))
             if credit is not None:
                 gate.backdate(*credit)
             edge = gate.update(point.t, score)
@@ -242,7 +226,7 @@ class SeriesMonitor:
     def _score(self, point: Point) -> dict[AlertKind, Score]:
         cfg = self.config
         t = point.t_end
-        self._credit.clear()
+        self._news.begin_point()
         spike, drop = self._rate(t, point)
         if point.served > 0:
             errors = self.errors.update(t, float(point.errors), float(point.served))
@@ -356,48 +340,11 @@ class SeriesMonitor:
         threshold: float,
         strength: float | None = None,
     ) -> float:
-        """The gate's score for one signal on the point that starts at ``t``.
-
-        ``direction`` is the deviation in the signal's alarm direction (up for spikes and
-        latency, down for drops); ``surprise`` is the same, or 0 when a relative or absolute
-        guard (``min_rate_change`` ...) fails. For ``RobustBaseline`` the score is the squashed
-        surprise, as it always was.
-
-        For the ensemble a point beyond the threshold also needs its excursion to be news
-        (*armed*) or to be overwhelming: ``strength`` (the ensemble's own multi-scale deviation
-        in the alarm direction, before the rate's Poisson cap; default ``surprise``) at least
-        :data:`OVERWHELMING` times the threshold. Otherwise it is *held* at :data:`_HELD`: it
-        neither counts towards firing nor lets a firing alert clear. The ensemble's news may
-        arrive a point or two into an excursion (a scale-1 z that is large but not yet a record,
-        then a larger one): the held points before it are the same event, so they are credited to
-        the gate (``Hysteresis.backdate``) and the alert's onset is the excursion's first point,
-        as it is with ``RobustBaseline``.
-        """
-        size = squash(surprise, threshold)
+        """The gate's score for one signal: with the ensemble, :meth:`NewsGate.judge`; with
+        ``RobustBaseline``, the squashed surprise, as it always was."""
         if not isinstance(self.rate, EnsembleDetector):
-            return size
-        if strength is None:
-            strength = surprise
-        state = self._news
-        if direction < ARM_FLOOR * threshold:
-            state.armed[signal] = False
-        elif news:
-            state.armed[signal] = True
-        if surprise < threshold:
-            state.held[signal] = 0
-            return size
-        if state.armed[signal]:
-            if state.held[signal]:
-                self._credit[signal] = (state.since[signal], state.held[signal])
-                state.held[signal] = 0
-            return size
-        if strength >= OVERWHELMING * threshold:
-            state.held[signal] = 0
-            return size
-        if not state.held[signal]:
-            state.since[signal] = t
-        state.held[signal] += 1
-        return min(size, _HELD)
+            return squash(surprise, threshold)
+        return self._news.judge(signal, t, news, direction, surprise, threshold, strength)
 
     def _new_alert(
         self, kind: AlertKind, score: Score, point: Point, service_point: Point | None
@@ -493,24 +440,6 @@ _NEWS_SIGNAL: Final = {
     AlertKind.TRAFFIC_DROP: "drop",
     AlertKind.LATENCY_SPIKE: "latency",
 }
-
-
-class _News:
-    """Per alarm direction (spike, drop, latency), what the ensemble gate remembers.
-
-    ``armed``: the ensemble called the current excursion news. ``held``/``since``: how many
-    points beyond the threshold came before that news in the current run, and when the first
-    began (see ``SeriesMonitor._judge``).
-    """
-
-    STATE: ClassVar[tuple[str, ...]] = ("armed", "held", "since")
-    __slots__ = ("armed", "held", "since")
-
-    def __init__(self) -> None:
-        names = _NEWS_SIGNAL.values()
-        self.armed: dict[str, bool] = dict.fromkeys(names, False)
-        self.held: dict[str, int] = dict.fromkeys(names, 0)
-        self.since: dict[str, float] = dict.fromkeys(names, 0.0)
 
 
 class _ShareWindow:
