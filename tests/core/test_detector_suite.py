@@ -255,15 +255,16 @@ def test_seasonal_profile_does_not_learn_a_flood_on_a_one_second_series() -> Non
     assert z > 6.0  # the same flood a day later is still a surprise
 
 
-def test_seasonal_profile_starts_a_slot_from_its_first_visit_mean() -> None:
-    """A slot's first visit sets it to that visit's (clipped) mean, not to its first point,
-    and the points of the visit already count while it is under way."""
+def test_seasonal_slot_starts_from_the_median_of_its_first_visit() -> None:
+    """A slot never seen has no expectation until its first visit ends; then it holds the
+    median of the visit's sub-block means, so a flood over the first three of ten minutes is not
+    what the slot expects tomorrow."""
     d = SeasonalBaseline(warmup=10)
-    for t, v in enumerate([80.0] + [40.0] * 599):  # one 10-minute slot, first point an outlier
-        d.update(float(t), v)
-    assert d.expected(599.0) == pytest.approx(40.0, abs=1.0)
+    for t in range(600):  # one 10-minute slot at 1 s: 3 minutes of flood, then 7 of normal
+        d.update(float(t), 500.0 if t < 180 else 40.0)
+        assert math.isnan(d.expected(float(t)))
     d.update(600.0, 40.0)  # the next slot starts: the first one is committed
-    assert d.expected(86_400.0 + 5.0) == pytest.approx(40.0, abs=1.0)
+    assert d.expected(86_400.0 + 5.0) == pytest.approx(40.0)
 
 
 def test_cusum_fires_once_per_shift() -> None:

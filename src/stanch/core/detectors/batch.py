@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY
 from stanch.core.detectors.ensemble import CALIBRATION, SCALES
-from stanch.core.detectors.seasonal import DAY
+from stanch.core.detectors.seasonal import DAY, VISIT_BLOCKS
 
 Array = npt.NDArray[np.float64]
 
@@ -120,11 +120,14 @@ class BatchEnsemble:
         self.scale_stats = [_Stats((n,), alpha, warmup, clip) for _ in self.scales]
         self.daily = np.full((n, bins), np.nan)
         self.weekly_offsets = np.zeros((n, 7))
-        # Each series' visit not yet folded into its profile (see SeasonalBaseline.learn):
-        # its number (t // slot width, -1: none), clipped running mean and point count.
+        # Each series' visit not yet folded into its profile (see SeasonalBaseline.learn): its
+        # number (t // slot width, -1: none), current sub-block with that block's sum and count,
+        # and the means of its finished sub-blocks (NaN: none).
         self.visit_number = np.full(n, -1, dtype=np.int64)
-        self.visit_mean = np.zeros(n)
-        self.visit_count = np.zeros(n, dtype=np.int64)
+        self.visit_block = np.zeros(n, dtype=np.int64)
+        self.block_sum = np.zeros(n)
+        self.block_count = np.zeros(n, dtype=np.int64)
+        self.blocks = np.full((n, VISIT_BLOCKS), np.nan)
         width = max(self.scales)
         self.ring = np.zeros((n, width))
         self.pos = np.zeros(n, dtype=np.int64)  # next slot to write, per series
@@ -145,8 +148,10 @@ class BatchEnsemble:
             self.daily,
             self.weekly_offsets,
             self.visit_number,
-            self.visit_mean,
-            self.visit_count,
+            self.visit_block,
+            self.block_sum,
+            self.block_count,
+            self.blocks,
             self.ring,
             self.pos,
             self.sums,
@@ -234,13 +239,27 @@ class BatchEnsemble:
         self.block = np.where(merge, 0, block)
 
     def _slot_value(self, slot: int) -> Array:
-        """Each series' profile at ``slot``, counting a visit of that slot not yet committed."""
+        """Each series' profile at ``slot``, counting a visit of that slot not yet committed
+        (for a slot seen before; a slot never seen has no value until its first visit ends)."""
         daily = self.daily[:, slot]
-        pending = (self.visit_count > 0) & (self.visit_number % self.bins == slot)
-        return np.where(pending, self._learned(daily, self.visit_mean), daily)
+        value = self._visit_value()
+        pending = (self.visit_number % self.bins == slot) & ~np.isnan(daily) & ~np.isnan(value)
+        return np.where(pending, self._learned(daily, value), daily)
 
-    def _learned(self, current: Array, mean: Array) -> Array:
-        return np.where(np.isnan(current), mean, current + self.rate * self._step(mean - current))
+    def _visit_value(self) -> Array:
+        """Each series' median of its visit's sub-block means so far (NaN: no point yet)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            current = np.where(self.block_count > 0, self.block_sum / self.block_count, np.nan)
+        means = np.concatenate([self.blocks, current[:, None]], axis=1)
+        k = np.count_nonzero(~np.isnan(means), axis=1)
+        ordered = np.sort(means, axis=1)  # NaN sort last
+        low = ordered[self._rows, np.maximum((k - 1) // 2, 0)]
+        high = ordered[self._rows, np.minimum(k // 2, means.shape[1] - 1)]
+        out: Array = np.where(k > 0, 0.5 * (low + high), np.nan)
+        return out
+
+    def _learned(self, current: Array, value: Array) -> Array:
+        return np.where(np.isnan(current), value, current + self.rate * self._step(value - current))
 
     def _step(self, r: Array) -> Array:
         stat = self.residual
@@ -253,12 +272,15 @@ class BatchEnsemble:
         width = self.period / self.bins
         number = int(t // width)
         starting = mask & (self.visit_number != number)
-        commit = starting & (self.visit_count > 0)
+        collected = (self.block_count > 0) | ~np.all(np.isnan(self.blocks), axis=1)
+        commit = starting & collected
         if commit.any():
             self._commit(commit, width)
         self.visit_number = np.where(starting, number, self.visit_number)
-        self.visit_mean = np.where(starting, 0.0, self.visit_mean)
-        self.visit_count = np.where(starting, 0, self.visit_count)
+        self.visit_block = np.where(starting, 0, self.visit_block)
+        self.block_sum = np.where(starting, 0.0, self.block_sum)
+        self.block_count = np.where(starting, 0, self.block_count)
+        self.blocks[starting] = np.nan
 
         stat = self.residual
         expected = self._slot_value(slot) + weekly
@@ -266,23 +288,28 @@ class BatchEnsemble:
         r = np.where(learn, x - expected, 0.0)
         stat.learn(r, stat.z(r), learn)
 
-        shifted = x - weekly
-        count = self.visit_count + mask
-        step = self._step(shifted - self.visit_mean) / np.maximum(count, 1)
-        mean = np.where(count == 1, shifted, self.visit_mean + step)
-        self.visit_mean = np.where(mask, mean, self.visit_mean)
-        self.visit_count = count
+        block = min(VISIT_BLOCKS - 1, int((t - number * width) / width * VISIT_BLOCKS))
+        finish = mask & (self.visit_block != block) & (self.block_count > 0)
+        if finish.any():
+            rows = self._rows[finish]
+            self.blocks[rows, self.visit_block[finish]] = (
+                self.block_sum[finish] / self.block_count[finish]
+            )
+            self.block_sum = np.where(finish, 0.0, self.block_sum)
+            self.block_count = np.where(finish, 0, self.block_count)
+        self.visit_block = np.where(mask, block, self.visit_block)
+        self.block_sum = np.where(mask, self.block_sum + (x - weekly), self.block_sum)
+        self.block_count = self.block_count + mask
 
     def _commit(self, commit: npt.NDArray[np.bool_], width: float) -> None:
+        value = self._visit_value()
         slots = self.visit_number % self.bins
         current = self.daily[self._rows, slots]
-        self.daily[self._rows, slots] = np.where(
-            commit, self._learned(current, self.visit_mean), current
-        )
+        self.daily[self._rows, slots] = np.where(commit, self._learned(current, value), current)
         if self.weekly:
             alpha = min(1.0, width / (DAY * self.weekly_days))
             days = (self.visit_number * width // DAY).astype(np.int64) % 7
-            step = self._step(self.visit_mean - current)
+            step = self._step(value - current)
             learned = commit & ~np.isnan(current)
             self.weekly_offsets[self._rows, days] += np.where(
                 learned, alpha * (1.0 - self.rate) * step, 0.0

@@ -6,13 +6,16 @@ daily profile (``bins`` slots over ``period`` seconds, each learned online from 
 fall in it) plus a weekday offset learned from what the daily profile leaves over. The spread is
 learned on the residuals, so the score is "how unusual for this time", not "how far from the mean".
 
-The profile learns once per *visit* of a slot (the points of one slot on one day), from the
-visit's mean, so what it learns per day does not depend on how often the series is sampled: a
-1 s series and a 5 min series both move a slot by ``rate`` of a Huber-clipped step per day. A
-per-point rate would let a four-minute flood on a 1 s series (240 points) become "usual at this
-time of day" within the flood. A slot's first visit sets it to that visit's mean. The residual
-spread still learns per point, against the profile as it stood before the visit. Memory is
-fixed: ``bins + 7`` floats and a few scalars.
+The profile learns once per *visit* of a slot (the points of one slot on one day), so what it
+learns per day does not depend on how often the series is sampled: a 1 s series and a 5 min
+series both move a slot by ``rate`` of a Huber-clipped step per day. (A per-point rate let a
+four-minute flood on a 1 s series, 240 points, become "usual at this time of day" within the
+flood.) A visit is summarized by the median of its :data:`VISIT_BLOCKS` sub-block means, so a
+flood filling a third of a slot's visit does not become that slot's first value either;
+a slot never seen has no expectation until its first visit ends. While a visit is under way
+its points already count for a slot seen before, as the visit's commit will count them. The
+residual spread learns per point. Memory is fixed: ``bins + 7 + VISIT_BLOCKS`` floats and a few
+scalars.
 
 >>> import random
 >>> rng = random.Random(7)
@@ -36,13 +39,16 @@ from stanch.core.detectors.base import NO_DATA, Score, squash
 
 DAY = 86_400.0
 WEEK = 7 * DAY
+#: Sub-blocks per visit of a slot, by time: the visit's value is the median of their means.
+VISIT_BLOCKS = 8
 
 
 class SeasonalBaseline:
     """Daily profile + weekday offsets; score = robust z of the residual."""
 
-    STATE: ClassVar[tuple[str, ...]] = ("_daily", "_weekly", "_residual", "_visit")
+    STATE: ClassVar[tuple[str, ...]] = ("_daily", "_weekly", "_residual", "_visit", "_blocks")
     __slots__ = (
+        "_blocks",
         "_daily",
         "_residual",
         "_visit",
@@ -83,10 +89,11 @@ class SeasonalBaseline:
         self._daily = [math.nan] * bins
         self._weekly = [0.0] * 7
         self._residual = EwRobust(1.0 - 0.5 ** (1.0 / half_life), warmup, clip)
-        # The visit being collected: [its number (t // slot width), its clipped running mean of
-        # values less the weekday offset, its number of points]. Committed to the profile when
-        # the next visit starts.
-        self._visit = [-1.0, 0.0, 0.0]
+        # The visit being collected, committed to the profile when the next one starts: [its
+        # number (t // slot width), current sub-block, that block's sum and count] of values
+        # less the weekday offset, and the means of its finished sub-blocks.
+        self._visit = [-1.0, 0.0, 0.0, 0.0]
+        self._blocks: list[float] = []
 
     def slot(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
@@ -94,22 +101,33 @@ class SeasonalBaseline:
     def expected(self, t: float) -> float:
         """The profile's expectation at ``t`` (NaN while that slot has never been seen).
 
-        A visit not yet committed already counts for its slot, as its commit will count it (at
-        most ``rate`` of a clipped step, so a flood stays a surprise): the points seen so far in
-        this slot today, or a visit of the same slot that no later point has committed yet.
+        A visit not yet committed already counts for a slot seen before, as its commit will
+        count it (at most ``rate`` of a clipped step, so a flood stays a surprise): the points
+        seen so far in this slot today, or a visit of the same slot no later point committed.
         """
         i = self.slot(t)
-        visit = self._visit
-        if visit[2] and int(visit[0]) % self.bins == i:
-            base = self._learned(self._daily[i], visit[1])
-        else:
-            base = self._daily[i]
+        base = self._daily[i]
+        if base == base and int(self._visit[0]) % self.bins == i:
+            visit = self._visit_value()
+            if visit == visit:
+                base = self._learned(base, visit)
         if self.weekly:
             base += self._weekly[int(t // DAY) % 7]
         return base
 
+    def _visit_value(self) -> float:
+        """The median of the visit's sub-block means so far (NaN: no point yet)."""
+        means = list(self._blocks)
+        if self._visit[3]:
+            means.append(self._visit[2] / self._visit[3])
+        if not means:
+            return math.nan
+        means.sort()
+        mid = len(means) // 2
+        return means[mid] if len(means) % 2 else 0.5 * (means[mid - 1] + means[mid])
+
     def _learned(self, current: float, mean: float) -> float:
-        """Slot value ``current`` after learning a visit whose mean was ``mean``."""
+        """Slot value ``current`` after learning a visit whose value was ``mean``."""
         if current != current:
             return mean
         return current + self.rate * self._step(mean - current)
@@ -117,8 +135,8 @@ class SeasonalBaseline:
     def _step(self, r: float) -> float:
         if not self.ready:
             return r
-        # The visit's mean is steadier than one point, but a flood that fills part of the
-        # visit must still move the slot no faster than one clipped point would.
+        # A visit's value is steadier than one point, but a flood that fills much of a visit
+        # must still move the slot no faster than one clipped point would.
         limit = self._residual.clip * self.spread()
         return max(-limit, min(limit, r))
 
@@ -139,26 +157,30 @@ class SeasonalBaseline:
 
     def learn(self, t: float, value: float) -> None:
         """Learn ``value``'s residual spread now; fold it into the profile when its visit ends."""
+        width = self.period / self.bins
         visit = self._visit
-        number = float(t // (self.period / self.bins))
+        number = float(t // width)
         if number != visit[0]:
-            if visit[2]:
+            if visit[3] or self._blocks:
                 self._commit()
-            visit[0], visit[1], visit[2] = number, 0.0, 0.0
+            visit[:] = [number, 0.0, 0.0, 0.0]
+            self._blocks.clear()
         expected = self.expected(t)
         if expected == expected:
             r = value - expected
             self._residual.learn(r, self._residual.z(r))
-        # The visit's mean is a clipped running mean: a flood filling part of a slot's first
-        # visit must not become that slot's expectation either.
-        x = value - (self._weekly[int(t // DAY) % 7] if self.weekly else 0.0)
-        visit[2] += 1.0
-        visit[1] = x if visit[2] == 1.0 else visit[1] + self._step(x - visit[1]) / visit[2]
+        block = float(min(VISIT_BLOCKS - 1, int((t - number * width) / width * VISIT_BLOCKS)))
+        if block != visit[1] and visit[3]:
+            self._blocks.append(visit[2] / visit[3])
+            visit[2] = visit[3] = 0.0
+        visit[1] = block
+        visit[2] += value - (self._weekly[int(t // DAY) % 7] if self.weekly else 0.0)
+        visit[3] += 1.0
 
     def _commit(self) -> None:
         """Fold the visit into its slot and, with what that leaves over, its weekday offset
         (at a pace of ``weekly_days`` of a weekday, per unit of time)."""
-        number, mean = self._visit[0], self._visit[1]
+        number, mean = self._visit[0], self._visit_value()
         i = int(number) % self.bins
         current = self._daily[i]
         self._daily[i] = self._learned(current, mean)
