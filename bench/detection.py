@@ -43,11 +43,13 @@ PUBLISHED = [  # the README's official numbers on exactly these 44 files
 NOTES = """
 ## Notes
 
-- **Targets not met** (75.38 / 70.13 / 80.77: ARTime, contextOSE, ARTime). The ensemble is now
+- **Targets not met** (75.38 / 70.13 / 80.77: ARTime, contextOSE, ARTime). The ensemble is
   ahead of numenta (HTM, 71.36 / 65.37 / 75.28) and knncad in standard and low FN, and ahead of
-  numenta in low FP, but still 2.5 / 3.0 / 4.1 points behind the leaders. It stays strictly causal:
-  no whole-file minimum and maximum, no file length (contextOSE and ARTime use both; NAB hands
-  them to detectors).
+  numenta in low FP, but 3.2 / 4.4 / 4.6 points behind the leaders. It stays strictly causal: no
+  whole-file minimum and maximum, no file length. contextOSE and ARTime use both (NAB hands them
+  to detectors), and the range is most of it: our own rewrite of contextOSE's algorithm scores
+  72.77 / 70.10 / 75.82 with the whole-file range (the published row, to 0.05) and 45-54
+  standard with any causal range (fourth pass below).
 - **The suite members alone**: `robust` and `seasonal` score 0: their scores are continuous
   (every point gets one), so every threshold NAB tries floods the corpus with false positives,
   and "detect nothing" wins. `cusum` alone scores about 21. The ensemble's score comes from its
@@ -92,6 +94,60 @@ detector; a literal fuzzy-ART version 20-31. Numenta-style anomaly likelihood on
 score 35-60, an empirical tail-frequency score 60-62. A fourth, exponentially weighted long scale
 (half-life 48 points) with a shorter record memory (1000) added 2-4 points to the second-pass
 detector; it is the first thing to try on top of this one.
+
+## Fourth pass (2026-11-25): a product fix, then a search that found no gain
+
+**Kept (a correctness fix, not a NAB gain):** the daily profile learned per *point* (rate 0.4),
+so on a 1 s series a four-minute flood (240 points) became "usual at this time of day" within
+the flood; the engine needed a special "calm" rule after spikes. It now learns once per *visit*
+of a slot (rate 0.5 of a clipped step per visit), a visit summarized by the median of 8
+sub-block means, and a slot never seen has no expectation until its first visit ends. The calm
+rule is gone, the demo's flood incident resolves after the flood ends (not while it lasts) and
+no drop is raised when it ends. NAB: 72.83 / 67.14 / 76.66 -> **72.15 / 65.77 / 76.21** (70/83
+windows, 100 FP). Variants: visit mean instead of median, rate 0.4 / 0.5 / 0.55 / 0.64:
+72.27 / 72.51 / 72.57 / 72.56 standard; a first visit's own points as its expectation while
+under way 72.51 (but the demo's flood, opening a slot's first visit, then ends in a false drop);
+the slot before as a stand-in 70.30; median version at rate 0.4 / 0.6: 70.89 / 72.01; a visit
+learning one rate per sub-block, `1 - (1 - rate) ** blocks`, 71.94 at best. Leave one category
+out fell more (71.77 -> 69.91 standard): `art_daily_flatmiddle`'s only window now peaks at
+0.4975 (was 0.5105), exactly the in-sample threshold, so a threshold chosen on the other four
+categories misses it (artificialWithAnomaly 86.1 -> 70.5). The batch API's throughput fell from
+1.59 M to about 1.1 M points/s (0.74-1.19 M over three runs today: the per-visit median sorts 9
+values per series and step); its state grew to 1,847 B per series (the 8 sub-block means).
+
+**Tried on the ensemble, not kept** (standard / low FP / low FN on the 44 files):
+
+| change | standard | low FP | low FN | windows, FP |
+|---|---:|---:|---:|---|
+| residuals divided by the chosen baseline's spread before the time scales (clip 10 / 30 / 100) | 61.8 / 61.0 / 59.3 | 55.2 / 53.8 / 51.5 | 66.5 / 66.4 / 64.4 | 61-63, 110-159 FP |
+| scale-1 z from the baseline's point spread (replace / larger / smaller of the two) | 72.26 / 72.46 / 72.76 | 65.97 / 66.37 / 67.01 | 76.28 / 76.42 / 76.62 | 70, 90-99 FP (old base 72.83) |
+| alarm fatigue: exponent x (1 + b x recent alarms), half-life 300-3000 points, b 0.05-0.3 | 58.9-72.3 | 54.3-67.3 | 64.6-75.9 | 58-69 |
+| fine value novelty (first visit of one of 16-32 cells of the warm-up range, +-1 cell) as a boost 0.3-0.7 | 67.8-70.8 | 56.3-61.5 | 74.5-76.5 | 72-75, 184-261 FP |
+| the same as a second alarm path with point z >= 3 / 5 / 8 | 66.2-68.5 | 45.5-51.0 | 74.7-76.2 | 76-77, 274-329 FP |
+| records per direction (up and down kept apart) | 72.41 | 65.10 | 76.79 | 71, 115 FP |
+| an AR(4 / 8) prediction-error channel (normalized LMS) as a fourth scale | 71.8-72.6 | 64.6-65.5 | 76.0-76.9 | 70-71, 106-122 FP |
+| records in the series' units (margin in spreads) instead of z | 70.0 (margin 3), 70.6 (2) | 63.6 | 74.7-75.5 | 69-70, 116-126 FP |
+| the time scales' own half-life 300 / 600 / 2000 (1000 kept) | 65.3 / 71.6 / 68.9 | 58.1 / 65.8 / 62.6 | 70.3 / 75.4 / 72.8 | |
+| mute after any score >= 0.3 / 0.4 / 0.45 (not only alarms) | 57.6 / 63.0 / 68.5 | 48.7 / 54.6 / 60.1 | 66.9 / 70.9 / 73.8 | |
+
+**What the search says.** At the moment of an alarm, true and false alarms look alike on
+everything the detector knows: driving time scale (74 % vs 76 % scale 1), baseline (70 % vs 69 %
+seasonal), direction, sequence novelty (mean 0.53 for false, 0.48 for true alarms). False alarms
+follow an earlier alarm more closely (median gap 412 vs 1093 points), but every way of
+penalizing recent alarms lost more windows than it saved false positives. With thresholds
+chosen per file (an oracle) the same scores would reach about 78.5 standard, so the ranking
+within files is decent and the loss is in calibration across files.
+
+**Ceiling of a second opinion.** Adding numenta's published scores to the third-pass ensemble,
+`max(ensemble, c x numenta)`, gives at best 76.32 / 68.79 / 80.60 (c = 0.6; 74/83 windows, 119
+FP): even a full HTM alongside would leave low FP under contextOSE's 70.13. Our own rewrite of
+the contextOSE (CAD OSE) algorithm, written from its description (scratch code), reproduces the
+published row with the whole-file range and rest period NAB hands it: 72.77 / 70.10 / 75.82
+(68/83, 43 FP; 68.38 / 65.85 / 71.29 with a 150-point rest period). With a causal range it
+reaches 43.8-54.1 standard (running min/max; the first 150 or 300 points' range with margins of
+0-100 %, extended or frozen), and `max(ensemble, c x causal CAD)` at best 73.0 / 66.2 / 77.2
+(c = 0.6), within noise of the ensemble alone. Most of contextOSE's published score comes from
+knowing each file's range in advance, which a streaming detector cannot.
 
 Caveat kept in the docstring: until two record blocks exist (about 300 points) the detector is
 eager (its only yardstick is the margin), which NAB rewards (short files put windows right after
