@@ -184,14 +184,15 @@ class BatchEnsemble:
         slot = int((t % self.period) / self.period * self.bins) % self.bins
         day = int(t // DAY) % 7
         weekly = self.weekly_offsets[:, day] if self.weekly else np.zeros(self.n)
-        s_expected = self._slot_value(slot) + weekly
+        visit = self._visit_value()  # one median per step: learning only resets it
+        s_expected = self._slot_value(slot, visit) + weekly
         seen = ~np.isnan(s_expected)
         s_ready = self.residual.count > self.residual.warmup
         use_seasonal = seen & s_ready & (self.residual.spread() < level.spread())
         residual = np.where(use_seasonal, x - s_expected, residual)
 
         level.learn(x, z_level, mask)
-        self._learn_seasonal(t, x, mask, slot, weekly)
+        self._learn_seasonal(t, x, mask, slot, weekly, visit)
 
         novelty = self.novelty.update(x, mask)
         width = self.ring.shape[1]
@@ -238,11 +239,11 @@ class BatchEnsemble:
         self.pending = np.where(merge, 0.0, pending)
         self.block = np.where(merge, 0, block)
 
-    def _slot_value(self, slot: int) -> Array:
-        """Each series' profile at ``slot``, counting a visit of that slot not yet committed
-        (for a slot seen before; a slot never seen has no value until its first visit ends)."""
+    def _slot_value(self, slot: int, value: Array) -> Array:
+        """Each series' profile at ``slot``, counting a visit of that slot not yet committed,
+        whose value is ``value`` (for a slot seen before; a slot never seen has no value until
+        its first visit ends)."""
         daily = self.daily[:, slot]
-        value = self._visit_value()
         pending = (self.visit_number % self.bins == slot) & ~np.isnan(daily) & ~np.isnan(value)
         return np.where(pending, self._learned(daily, value), daily)
 
@@ -267,7 +268,13 @@ class BatchEnsemble:
         return np.where(stat.count > stat.warmup, np.clip(r, -limit, limit), r)
 
     def _learn_seasonal(
-        self, t: float, x: Array, mask: npt.NDArray[np.bool_], slot: int, weekly: Array
+        self,
+        t: float,
+        x: Array,
+        mask: npt.NDArray[np.bool_],
+        slot: int,
+        weekly: Array,
+        visit: Array,
     ) -> None:
         width = self.period / self.bins
         number = int(t // width)
@@ -275,7 +282,7 @@ class BatchEnsemble:
         collected = (self.block_count > 0) | ~np.all(np.isnan(self.blocks), axis=1)
         commit = starting & collected
         if commit.any():
-            self._commit(commit, width)
+            self._commit(commit, width, visit)
         self.visit_number = np.where(starting, number, self.visit_number)
         self.visit_block = np.where(starting, 0, self.visit_block)
         self.block_sum = np.where(starting, 0.0, self.block_sum)
@@ -283,7 +290,7 @@ class BatchEnsemble:
         self.blocks[starting] = np.nan
 
         stat = self.residual
-        expected = self._slot_value(slot) + weekly
+        expected = self._slot_value(slot, np.where(starting, np.nan, visit)) + weekly
         learn = mask & ~np.isnan(expected)
         r = np.where(learn, x - expected, 0.0)
         stat.learn(r, stat.z(r), learn)
@@ -301,8 +308,7 @@ class BatchEnsemble:
         self.block_sum = np.where(mask, self.block_sum + (x - weekly), self.block_sum)
         self.block_count = self.block_count + mask
 
-    def _commit(self, commit: npt.NDArray[np.bool_], width: float) -> None:
-        value = self._visit_value()
+    def _commit(self, commit: npt.NDArray[np.bool_], width: float, value: Array) -> None:
         slots = self.visit_number % self.bins
         current = self.daily[self._rows, slots]
         self.daily[self._rows, slots] = np.where(commit, self._learned(current, value), current)
