@@ -267,6 +267,22 @@ def test_seasonal_slot_starts_from_the_median_of_its_first_visit() -> None:
     assert d.expected(86_400.0 + 5.0) == pytest.approx(40.0)
 
 
+@pytest.mark.parametrize("step", [300.0, 3600.0])
+def test_weekday_offset_learns_per_unit_of_time(step: float) -> None:
+    """A weekday 40 above the others is learned as fast from hourly points as from 5-minute
+    ones: the offset learns per unit of time, not per visit of a slot."""
+    rng = random.Random(2)
+    d = SeasonalBaseline()
+    busy = 3  # the weekday index (t // DAY % 7) that runs 40 higher
+    t = 0.0
+    while t < 14 * 86_400:
+        d.update(t, 100.0 + (40.0 if int(t // 86_400) % 7 == busy else 0.0) + rng.gauss(0, 2))
+        t += step
+    offsets = d._weekly
+    others = [o for i, o in enumerate(offsets) if i != busy]
+    assert offsets[busy] - sum(others) / len(others) > 25.0
+
+
 def test_cusum_fires_once_per_shift() -> None:
     """After a change is reported the sums restart: a lasting shift is one alarm, not hundreds."""
     d = CusumDetector(warmup=50)
@@ -289,12 +305,15 @@ def test_sequence_novelty_learns_a_path_and_flags_a_new_one() -> None:
     assert n.update(2.0) == 1.0  # a level never seen at all
 
 
-@pytest.mark.parametrize("step", [STEP, 1.0, 3600.0])
-def test_batch_ensemble_matches_scalar_ensemble(step: float) -> None:
-    """The numpy batch API gives the scalar detector's scores, NaN gaps included, whether a
-    daily-profile slot sees hundreds of points per visit (1 s), a couple or one (hourly)."""
+@pytest.mark.parametrize(
+    ("step", "steps"), [(STEP, 2500), (1.0, 2500), (60.0, 4320), (3600.0, 2500)]
+)
+def test_batch_ensemble_matches_scalar_ensemble(step: float, steps: int) -> None:
+    """The numpy batch API gives the scalar detector's scores and learns the same profile, NaN
+    gaps included, whether a daily-profile slot sees one point per visit (hourly), two (5 min),
+    ten (60 s, three days: slots seen again) or hundreds (1 s)."""
     rng = np.random.default_rng(1)
-    n, steps = 5, 2500
+    n = 5
     values = 50 + rng.normal(0, 3, (steps, n))
     values[:, 1] += 30 * np.sin(np.arange(steps) * 2 * np.pi / 288)
     values[1500:1530, 2] += 25
@@ -306,6 +325,10 @@ def test_batch_ensemble_matches_scalar_ensemble(step: float) -> None:
         got = batch.update(t, values[i])
         want = [d.update(t, float(values[i, j])).value for j, d in enumerate(scalars)]
         np.testing.assert_allclose(got, want, atol=1e-12)
+    for j, d in enumerate(scalars):
+        profile = d._seasonal  # the learned state, not only the scores, must agree
+        np.testing.assert_allclose(batch.daily[j], profile._daily, atol=1e-9)
+        np.testing.assert_allclose(batch.weekly_offsets[j], profile._weekly, atol=1e-9)
 
 
 def test_batch_ensemble_state_fits_2kb_per_series() -> None:

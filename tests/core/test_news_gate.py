@@ -25,6 +25,14 @@ def test_a_familiar_excursion_is_held_then_credited_when_news_arrives() -> None:
     assert gate.take_credit("spike") is None  # offered once
 
 
+def test_a_credit_not_taken_on_its_point_is_forgotten() -> None:
+    gate = NewsGate()
+    gate.judge("spike", 10.0, False, 8.0, 8.0, THRESHOLD)
+    gate.judge("spike", 11.0, True, 8.0, 8.0, THRESHOLD)  # news: one held point to credit
+    gate.begin_point()
+    assert gate.take_credit("spike") is None
+
+
 def test_an_armed_signal_stays_armed_until_the_deviation_falls_back() -> None:
     gate = NewsGate()
     gate.judge("drop", 0.0, True, 4.0, 0.0, THRESHOLD)  # news just under the threshold: armed

@@ -282,7 +282,7 @@ class BatchEnsemble:
         collected = (self.block_count > 0) | ~np.all(np.isnan(self.blocks), axis=1)
         commit = starting & collected
         if commit.any():
-            self._commit(commit, width, visit)
+            self._commit(commit, width, visit, number)
         self.visit_number = np.where(starting, number, self.visit_number)
         self.visit_block = np.where(starting, 0, self.visit_block)
         self.block_sum = np.where(starting, 0.0, self.block_sum)
@@ -308,12 +308,15 @@ class BatchEnsemble:
         self.block_sum = np.where(mask, self.block_sum + (x - weekly), self.block_sum)
         self.block_count = self.block_count + mask
 
-    def _commit(self, commit: npt.NDArray[np.bool_], width: float, value: Array) -> None:
+    def _commit(
+        self, commit: npt.NDArray[np.bool_], width: float, value: Array, number: int
+    ) -> None:
         slots = self.visit_number % self.bins
         current = self.daily[self._rows, slots]
         self.daily[self._rows, slots] = np.where(commit, self._learned(current, value), current)
         if self.weekly:
-            alpha = min(1.0, width / (DAY * self.weekly_days))
+            span = np.maximum(0, number - self.visit_number) * width
+            alpha = np.minimum(1.0, span / (DAY * self.weekly_days))
             days = (self.visit_number * width // DAY).astype(np.int64) % 7
             step = self._step(value - current)
             learned = commit & ~np.isnan(current)

@@ -93,7 +93,7 @@ class SeasonalBaseline:
         # number (t // slot width), current sub-block, that block's sum and count] of values
         # less the weekday offset, and the means of its finished sub-blocks.
         self._visit = [-1.0, 0.0, 0.0, 0.0]
-        self._blocks: list[float] = []
+        self._blocks = [math.nan] * VISIT_BLOCKS
 
     def slot(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
@@ -117,7 +117,7 @@ class SeasonalBaseline:
 
     def _visit_value(self) -> float:
         """The median of the visit's sub-block means so far (NaN: no point yet)."""
-        means = list(self._blocks)
+        means = [m for m in self._blocks if m == m]
         if self._visit[3]:
             means.append(self._visit[2] / self._visit[3])
         if not means:
@@ -161,32 +161,37 @@ class SeasonalBaseline:
         visit = self._visit
         number = float(t // width)
         if number != visit[0]:
-            if visit[3] or self._blocks:
-                self._commit()
+            if visit[3] or any(m == m for m in self._blocks):
+                self._commit(number)
             visit[:] = [number, 0.0, 0.0, 0.0]
-            self._blocks.clear()
+            self._blocks = [math.nan] * VISIT_BLOCKS
         expected = self.expected(t)
         if expected == expected:
             r = value - expected
             self._residual.learn(r, self._residual.z(r))
         block = float(min(VISIT_BLOCKS - 1, int((t - number * width) / width * VISIT_BLOCKS)))
         if block != visit[1] and visit[3]:
-            self._blocks.append(visit[2] / visit[3])
+            self._blocks[int(visit[1])] = visit[2] / visit[3]
             visit[2] = visit[3] = 0.0
         visit[1] = block
         visit[2] += value - (self._weekly[int(t // DAY) % 7] if self.weekly else 0.0)
         visit[3] += 1.0
 
-    def _commit(self) -> None:
-        """Fold the visit into its slot and, with what that leaves over, its weekday offset
-        (at a pace of ``weekly_days`` of a weekday, per unit of time)."""
+    def _commit(self, next_number: float) -> None:
+        """Fold the visit into its slot and, with what that leaves over, its weekday offset.
+
+        The offset learns per unit of time, at a pace of ``weekly_days`` of a weekday: the
+        visit stands for the time until the next one begins (``next_number``), so an hourly
+        series learns its weekdays as fast as a 1 s one.
+        """
         number, mean = self._visit[0], self._visit_value()
         i = int(number) % self.bins
         current = self._daily[i]
         self._daily[i] = self._learned(current, mean)
         if self.weekly and current == current:
             width = self.period / self.bins
-            alpha = min(1.0, width / (DAY * self.weekly_days))
+            span = max(0.0, next_number - number) * width
+            alpha = min(1.0, span / (DAY * self.weekly_days))
             day = int(number * width // DAY) % 7
             self._weekly[day] += alpha * (1.0 - self.rate) * self._step(mean - current)
 
