@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-from stanch.core.alert_text import explain, explaining_clients, worst
+from stanch.core.alert_text import explain, explaining_clients
 from stanch.core.alerts import Alert, AlertKind, AlertStatus
 from stanch.core.detection import DetectionConfig, SeriesMonitor
 from stanch.core.detectors import Score
 from stanch.core.series import SeriesKey
-from stanch.core.severity import Severity
+from stanch.core.severity import Severity, worst
 from stanch.core.windows import ClientStats, Point
 
 from .factories import make_point

@@ -72,3 +72,11 @@ def test_the_gate_never_raises_a_score_and_holds_under_one_half(
             assert surprise >= THRESHOLD
             assert strength < OVERWHELMING * THRESHOLD
             assert not gate.armed["spike"]
+
+
+def test_an_ungated_gate_scores_the_squashed_surprise() -> None:
+    """For ``RobustBaseline`` (gated=False) news plays no part: no holding, no credits."""
+    gate = NewsGate(gated=False)
+    assert gate.judge("spike", 0.0, False, 8.0, 8.0, THRESHOLD) == squash(8.0, THRESHOLD)
+    assert gate.take_credit("spike") is None
+    assert gate.held["spike"] == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from stanch.core.alerts import AlertKind
 from stanch.core.detectors import Score
 from stanch.core.series import SeriesKey
-from stanch.core.severity import Severity
 from stanch.core.windows import Point
 
 
@@ -59,7 +58,3 @@ def explain(
         f"p95 latency {score.observed * 1000:.0f} ms vs baseline {score.expected * 1000:.0f} ms, "
         f"{where}"
     )
-
-
-def worst(severities: list[Severity]) -> Severity:
-    return max(severities) if severities else Severity.SEV4

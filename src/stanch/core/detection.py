@@ -37,7 +37,7 @@ from stanch.core.detectors import (
     RobustBaseline,
     Score,
 )
-from stanch.core.detectors.base import NO_DATA, squash
+from stanch.core.detectors.base import NO_DATA
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
 from stanch.core.news_gate import NewsGate
@@ -149,7 +149,7 @@ class SeriesMonitor:
             for kind in _SIGNAL_OF
         }
         self._share = _ShareWindow(config.points(30.0))
-        self._news = NewsGate()
+        self._news = NewsGate(gated=config.detector == "ensemble")
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
@@ -275,7 +275,7 @@ class SeriesMonitor:
         news = raw.value >= 0.5
         spike = replace(
             rate,
-            value=self._judge(
+            value=self._news.judge(
                 "spike",
                 point.t,
                 news,
@@ -287,7 +287,7 @@ class SeriesMonitor:
         )
         drop = replace(
             rate,
-            value=self._judge(
+            value=self._news.judge(
                 "drop",
                 point.t,
                 news,
@@ -320,7 +320,7 @@ class SeriesMonitor:
         rise_ok = latency.expected > 0 and latency.observed >= latency.expected * (
             1.0 + cfg.latency_min_change
         )
-        value = self._judge(
+        value = self._news.judge(
             "latency",
             point.t,
             raw.value >= 0.5,
@@ -329,22 +329,6 @@ class SeriesMonitor:
             cfg.latency_threshold,
         )
         return replace(latency, value=value)
-
-    def _judge(
-        self,
-        signal: str,
-        t: float,
-        news: bool,
-        direction: float,
-        surprise: float,
-        threshold: float,
-        strength: float | None = None,
-    ) -> float:
-        """The gate's score for one signal: with the ensemble, :meth:`NewsGate.judge`; with
-        ``RobustBaseline``, the squashed surprise, as it always was."""
-        if not isinstance(self.rate, EnsembleDetector):
-            return squash(surprise, threshold)
-        return self._news.judge(signal, t, news, direction, surprise, threshold, strength)
 
     def _new_alert(
         self, kind: AlertKind, score: Score, point: Point, service_point: Point | None

@@ -46,9 +46,12 @@ class NewsGate:
     """
 
     STATE: ClassVar[tuple[str, ...]] = ("armed", "held", "since")
-    __slots__ = ("_credits", "armed", "held", "since")
+    __slots__ = ("_credits", "armed", "gated", "held", "since")
 
-    def __init__(self) -> None:
+    def __init__(self, *, gated: bool = True) -> None:
+        # Ungated (``RobustBaseline``, whose score already stays high while an anomaly lasts):
+        # a signal's score is its squashed surprise, as it always was.
+        self.gated = gated
         self.armed: dict[str, bool] = dict.fromkeys(SIGNALS, False)
         self.held: dict[str, int] = dict.fromkeys(SIGNALS, 0)
         self.since: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
@@ -83,6 +86,8 @@ class NewsGate:
         :data:`OVERWHELMING` times the threshold.
         """
         size = squash(surprise, threshold)
+        if not self.gated:
+            return size
         if strength is None:
             strength = surprise
         if direction < ARM_FLOOR * threshold:

@@ -65,3 +65,8 @@ def assess_severity(
     else:
         severity = Severity.SEV4
     return severity
+
+
+def worst(severities: list[Severity]) -> Severity:
+    """The most urgent of ``severities``; SEV4 when there are none."""
+    return max(severities) if severities else Severity.SEV4
