@@ -605,3 +605,12 @@ async def test_events_too_old_for_the_server_are_dropped_and_fresh_ones_kept(
     assert agent.flush()  # one batch of 12, shipped by hand
     assert (agent.stats.shipped, agent.dropped, agent.stats.batches) == (7, 5, 1)
     assert server.accepted() == 7
+    # The server knows what it never received: the batch carried the instance's loss count.
+    async with httpx.AsyncClient(base_url=server.url) as operator:
+        listed = await operator.get(
+            "/api/v1/agents", headers={"authorization": f"Bearer {tokens['viewer']}"}
+        )
+    assert listed.status_code == 200, listed.text
+    (heard,) = listed.json()
+    assert (heard["service"], heard["dropped"]) == (SERVICE, 5)
+    assert [i["agent"] for i in heard["instances"]] == [agent.instance]

@@ -15,6 +15,9 @@ Two background threads keep the network off the request path entirely:
 
 The request path only appends to the bounded buffer: it never waits, and a full buffer drops
 and counts. ``agent.dropped`` is every event this instance lost; ``agent.stats`` says more.
+Every request to the server carries the instance id and that count (``Stanch-Agent``,
+``Stanch-Agent-Dropped``), so the server knows which data it never received
+(``GET /api/v1/agents``).
 
 Threads rather than asyncio tasks: the agent must work the same under any ASGI server, with or
 without a running event loop, and must never compete with request handlers for the loop. Each
@@ -26,7 +29,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import random
+import re
+import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -43,6 +50,9 @@ from stanch.middleware import StanchMiddleware
 log = logging.getLogger("stanch.agent")
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+# Sent on every request: which instance this is, and how many events it has lost so far.
+AGENT_HEADER = "stanch-agent"
+DROPPED_HEADER = "stanch-agent-dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,7 @@ class AgentConfig:
     min_backoff_s: float = 0.5  # first retry delay; doubles per failure up to max_backoff_s
     max_backoff_s: float = 30.0
     max_event_age_s: float = 240.0  # the server refuses events 300 s old: leave room for skew
+    instance: str = ""  # id in the server's agent list, one per process lifetime; "" makes one
 
 
 @dataclass(slots=True)
@@ -105,6 +116,7 @@ class StanchAgent:
     ) -> None:
         self.config = config
         self.clock = clock
+        self.instance = config.instance or instance_id()
         self.buffer = EventBuffer(
             config.service, version=config.version, capacity=config.buffer_capacity
         )
@@ -122,7 +134,7 @@ class StanchAgent:
     def _new_client(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         return httpx.Client(
             base_url=self.config.server_url.rstrip("/"),
-            headers={"authorization": f"Bearer {self.config.token}"},
+            headers={"authorization": f"Bearer {self.config.token}", AGENT_HEADER: self.instance},
             timeout=self.config.timeout_s,
             transport=transport,
         )
@@ -239,7 +251,11 @@ class StanchAgent:
             response = self._ship_client.post(
                 "/api/v1/events",
                 content=batch.body,
-                headers={"content-type": "application/json", "content-encoding": "gzip"},
+                headers={
+                    "content-type": "application/json",
+                    "content-encoding": "gzip",
+                    DROPPED_HEADER: str(self.dropped),
+                },
                 timeout=timeout if timeout is not None else self.config.timeout_s,
             )
         except httpx.HTTPError as exc:
@@ -287,7 +303,9 @@ class StanchAgent:
         Raises on a network error, an error status, or a body that is not a policy: the
         caller keeps the policy it had.
         """
-        headers = {"if-none-match": self._etag} if self._etag else {}
+        headers = {DROPPED_HEADER: str(self.dropped)}
+        if self._etag:
+            headers["if-none-match"] = self._etag
         params = {"wait": f"{wait_s:g}"} if wait_s > 0 else {}
         response = self._policy_client.get(
             f"/api/v1/policy/{self.config.service}",
@@ -338,6 +356,12 @@ class StanchAgent:
         self.stats.last_error_at = self.clock()
         self.stats.errors.append(message)
         log.warning("stanch agent: %s", message)
+
+
+def instance_id() -> str:
+    """``<host>-<pid>-<random>``: names the instance for an operator, unique across restarts."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _seconds(header: str | None) -> float:

@@ -11,7 +11,7 @@ from stanch.server import ServerContext
 from stanch.server.auth import Role
 from stanch.server.dashboard.site import CSP
 
-from .conftest import XSS, csrf_of
+from .conftest import XSS, Clock, csrf_of
 
 PAGES = [
     "/",
@@ -173,3 +173,16 @@ async def test_knowledge_base_finds_incidents_by_text_and_label(
     missed = (await client.get("/knowledge?q=payment&severity=SEV4")).text
     assert "0 matches" in missed
     assert "INC-0001" not in missed.split("matches")[1]
+
+
+async def test_overview_says_when_a_services_agents_lost_events(
+    signed_in: dict[Role, httpx.AsyncClient], incident_ctx: ServerContext, clock: Clock
+) -> None:
+    """Charts of a service whose agents dropped events undercount: the overview says so, with
+    the total and how long ago; a service whose agents lost nothing shows no such badge."""
+    client = signed_in[Role.VIEWER]
+    incident_ctx.agents.heard("api", "web-1", 0, clock.t)
+    assert "agents lost" not in (await client.get("/")).text
+    incident_ctx.agents.heard("api", "web-1", 1234, clock.t - 120)
+    html = (await client.get("/")).text
+    assert "agents lost 1,234 events, last 2 min ago" in html

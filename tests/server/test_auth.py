@@ -23,6 +23,7 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/health"): P.PUBLIC,
     ("POST", "/api/v1/events"): P.INGEST,
     ("GET", "/api/v1/policy/{service}"): P.POLICY,
+    ("GET", "/api/v1/agents"): P.READ,
     ("POST", "/api/v1/alertmanager"): P.INGEST,
     ("POST", "/api/v1/pagerduty/v2/enqueue"): P.INGEST,
     ("POST", "/api/v1/pagerduty/v2/change/enqueue"): P.INGEST,

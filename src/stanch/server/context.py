@@ -28,6 +28,7 @@ from stanch.core.runbook import Runbook, load_runbook, load_runbook_text
 from stanch.engine import Engine, EngineConfig
 from stanch.metrics import build_registry
 from stanch.notify import Notifier
+from stanch.server.agents import AgentCollector, AgentRegistry
 from stanch.server.audit import AuditTrail
 from stanch.server.auth import TokenChecker
 from stanch.server.ingest import IngestQueue
@@ -129,6 +130,8 @@ class ServerContext:
         self.extensions: dict[str, Any] = {}  # for later additions: notifiers, collectors
         engine.listeners.append(self.audit.on_engine_event)
         self.metrics = build_registry(engine, clock=self.now)
+        self.agents = AgentRegistry()
+        self.metrics.register(AgentCollector(self.agents, clock))
         self.notifier = Notifier(list(settings.webhooks), base_url=settings.public_url)
         self.notifier.attach(engine)
 

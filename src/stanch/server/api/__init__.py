@@ -2,10 +2,21 @@
 
 from fastapi import APIRouter
 
-from stanch.server.api import actions, admin, config, incidents, ingest, reports, runbook, webhooks
+from stanch.server.api import (
+    actions,
+    admin,
+    agents,
+    config,
+    incidents,
+    ingest,
+    reports,
+    runbook,
+    webhooks,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     ingest.router,
+    agents.router,
     webhooks.router,
     reports.router,
     incidents.router,

@@ -21,6 +21,10 @@ back) with ``ETag: "<version>"``. Send ``If-None-Match`` with the last ETag to g
 nothing changed; add ``?wait=S`` (at most 30) to long-poll: the answer comes as soon as the
 policy changes, or 304 when ``S`` seconds pass without a change. A service Stanch never acted
 on has the empty policy, version 0.
+
+Both endpoints take the agent's ``Stanch-Agent`` (instance id) and ``Stanch-Agent-Dropped``
+(events it lost, cumulative) headers, so losses the server cannot see are still known
+(``GET /api/v1/agents``, ``stanch_agent_events_dropped``; see :mod:`stanch.server.agents`).
 """
 
 from __future__ import annotations
@@ -29,22 +33,51 @@ import json
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
+from stanch.agent import AGENT_HEADER, DROPPED_HEADER
 from stanch.buffer import RawEvent
 from stanch.core.policy import Policy
+from stanch.server.agents import AgentHeaderError, parse_headers
 from stanch.server.api.common import BODY_ERRORS, Ctx, Name, errors
 from stanch.server.api.schemas import AcceptedOut
 from stanch.server.auth import Permission, require
 
 MAX_BATCH = 100_000
 MAX_WAIT_S = 30.0
+MAX_SERVICE = 200  # longer service names are no service Stanch tracks (see Name)
 
 router = APIRouter(tags=["agents"], responses=errors(401, 403))
+
+
+async def _agent(
+    instance: Annotated[
+        str | None,
+        Header(
+            alias=AGENT_HEADER,
+            description="The agent instance sending (1-64 characters of A-Z a-z 0-9 . _ -)",
+        ),
+    ] = None,
+    dropped: Annotated[
+        str | None,
+        Header(
+            alias=DROPPED_HEADER,
+            description="Events this agent instance has lost since it started (cumulative)",
+        ),
+    ] = None,
+) -> tuple[str, int | None] | None:
+    """The agent instance and its loss count (see ``stanch.server.agents``); 400 if malformed."""
+    try:
+        return parse_headers(instance, dropped)
+    except AgentHeaderError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+AgentReport = Annotated[tuple[str, int | None] | None, Depends(_agent)]
 
 _Method = Annotated[str, StringConstraints(min_length=1, max_length=16)]
 _Route = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -138,6 +171,7 @@ class PolicyOut(BaseModel):
 async def post_events(
     request: Request,
     ctx: Ctx,
+    agent: AgentReport,
     _: Any = Depends(require(Permission.INGEST)),
 ) -> Any:
     """Take a batch of one service's request events, whole or not at all.
@@ -149,6 +183,8 @@ async def post_events(
     full: keep the batch and retry.
     """
     batch = _batch(request.headers.get("content-type"), await request.body())
+    if agent is not None:
+        ctx.agents.heard(batch.service, *agent, ctx.clock())
     now = ctx.now()
     oldest = now - ctx.settings.max_event_age_s
     newest = now + ctx.settings.max_event_ahead_s
@@ -183,13 +219,17 @@ async def post_events(
 @router.get(
     "/policy/{service}",
     response_model=PolicyOut,
-    responses={304: {"description": "Not modified: the policy is still the one in If-None-Match"}},
+    responses={
+        304: {"description": "Not modified: the policy is still the one in If-None-Match"},
+        **errors(400),
+    },
     summary="The isolation policy of a service (ETag, If-None-Match, long-poll)",
 )
 async def get_policy(
     service: str,
     request: Request,
     ctx: Ctx,
+    agent: AgentReport,
     wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_S, description="Long-poll for up to S seconds"),
     _: Any = Depends(require(Permission.POLICY)),
 ) -> Response:
@@ -199,6 +239,9 @@ async def get_policy(
     soon as the policy changes (200) or after S seconds (304). Unknown services have the
     empty policy, version 0.
     """
+
+    if agent is not None and len(service) <= MAX_SERVICE:
+        ctx.agents.heard(service, *agent, ctx.clock())
 
     def version() -> int:
         policy = ctx.engine.policies.get(service)

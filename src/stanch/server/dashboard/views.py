@@ -45,6 +45,9 @@ class SeriesRow:
 class ServiceBlock:
     name: str
     rows: list[SeriesRow] = field(default_factory=list)
+    # What its agents lost before the server saw it (their reports; 0 and None: nothing).
+    agents_dropped: int = 0
+    last_drop_at: float | None = None
 
     @property
     def health(self) -> str:
@@ -66,6 +69,10 @@ def overview(ctx: ServerContext, history: SignalHistory) -> list[ServiceBlock]:
         health, why = _health(ctx, key, open_incidents, active, history)
         row = SeriesRow(key, series_id(key), health, why, history.latest(key) or {})
         blocks.setdefault(key.service, ServiceBlock(key.service)).rows.append(row)
+    for block in blocks.values():
+        agents = ctx.agents.get(block.name)
+        if agents is not None and agents.dropped:
+            block.agents_dropped, block.last_drop_at = agents.dropped, agents.last_drop_at
     return list(blocks.values())
 
 
