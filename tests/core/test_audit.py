@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from stanch.core.audit import (
     GENESIS,
+    Anchor,
     AuditEntry,
     ProblemKind,
     canonical,
@@ -133,3 +134,67 @@ def test_any_single_edit_is_found_at_its_seq(index: int, size: int) -> None:
     index %= size
     entries[index] = replace(entries[index], why="edited")
     assert kinds(verify(entries)) == [(index + 1, ProblemKind.EDITED)]
+
+
+def test_an_anchor_finds_entries_cut_from_the_end() -> None:
+    """Without an anchor a chain cut back is still consistent; with one it is named."""
+    entries = chain(6)
+    head = Anchor(entries[-1].seq, entries[-1].hash)
+    assert verify(entries, [head]) == []
+    cut = entries[:4]
+    assert verify(cut) == []  # what a bare chain cannot see
+    (problem,) = verify(cut, [head])
+    assert (problem.seq, problem.kind) == (6, ProblemKind.TRUNCATED)
+    assert "ends at entry 4" in problem.message
+    assert kinds(verify([], [head])) == [(6, ProblemKind.TRUNCATED)]
+
+
+def test_an_anchor_finds_a_rewrite_with_recomputed_hashes() -> None:
+    """Rewriting entry 3 and re-sealing everything after it leaves a consistent chain; an
+    anchor at or after 3 names the rewrite, an older anchor cannot."""
+    entries = chain(6)
+    anchors = [Anchor(e.seq, e.hash) for e in entries]
+    forged = entries[:2]
+    for e in entries[2:]:
+        why = "nothing to see" if e.seq == 3 else e.why
+        forged.append(
+            seal(
+                forged[-1],
+                ts=e.ts,
+                actor=e.actor,
+                action=e.action,
+                target=e.target,
+                before=e.before,
+                after=e.after,
+                why=why,
+            )
+        )
+    assert verify(forged) == []
+    assert verify(forged, anchors[:2]) == []
+    assert kinds(verify(forged, anchors[4:5])) == [(5, ProblemKind.REWRITTEN)]
+    assert kinds(verify(forged, anchors)) == [(s, ProblemKind.REWRITTEN) for s in (3, 4, 5, 6)]
+
+
+@given(st.integers(1, 30), st.data())
+def test_any_cut_of_an_anchored_chain_is_found(size: int, data: st.DataObject) -> None:
+    entries = chain(size)
+    keep = data.draw(st.integers(0, size - 1))
+    anchor = Anchor(entries[-1].seq, entries[-1].hash)
+    problems = verify(entries[:keep], [anchor])
+    assert kinds(problems) == [(size, ProblemKind.TRUNCATED)]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "12", "0:" + "a" * 64, "x:" + "a" * 64, "3:abc", "3:" + "g" * 64]
+)
+def test_malformed_anchors_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        Anchor.parse(text)
+
+
+def test_anchor_round_trips_as_text() -> None:
+    anchor = Anchor(7, "AB" * 32)
+    parsed = Anchor.parse(f" 7:{'AB' * 32} ")
+    assert parsed == Anchor(7, "ab" * 32)
+    assert Anchor.parse(str(parsed)) == parsed
+    assert str(anchor).startswith("7:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import httpx
@@ -137,8 +138,37 @@ async def test_audit_endpoints_list_and_verify(
     clean = await client.get("/api/v1/audit/verify", headers=admin)
     assert clean.json()["intact"] is True
     assert clean.json()["head_seq"] == clean.json()["entries"]
+    head = f"{clean.json()['head_seq']}:{clean.json()['head_hash']}"
+    anchored = await client.get("/api/v1/audit/verify", params={"anchor": head}, headers=admin)
+    assert anchored.json()["intact"] is True
+    ahead = f"{clean.json()['head_seq'] + 50}:{clean.json()['head_hash']}"
+    cut = await client.get("/api/v1/audit/verify", params={"anchor": ahead}, headers=admin)
+    assert [p["kind"] for p in cut.json()["problems"]] == ["truncated"]
+    bad = await client.get("/api/v1/audit/verify", params={"anchor": "1:xyz"}, headers=admin)
+    assert bad.status_code == 400
+    assert "64 hex digits" in bad.json()["detail"]
     with ctx.store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'nobody' WHERE seq = 1"))
     broken = await client.get("/api/v1/audit/verify", headers=admin)
     assert broken.json()["intact"] is False
     assert [(p["seq"], p["kind"]) for p in broken.json()["problems"]] == [(1, "edited")]
+
+
+def test_the_server_logs_the_audit_head_when_it_moved(
+    ctx: ServerContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each logged head is an anchor kept outside the database; an unchanged head is not
+    logged again."""
+    caplog.set_level(logging.INFO, logger="stanch.server")
+    ctx.audit.record("erin", "api.test", "T1")
+    ctx.log_audit_head()
+    ctx.log_audit_head()
+    head = ctx.store.audit_head()
+    assert head is not None
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit head")]
+    assert lines == [f"audit head {head.seq}:{head.hash}"]
+    ctx.audit.record("erin", "api.test", "T2")
+    ctx.log_audit_head()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit head")]
+    assert len(lines) == 2
+    assert lines[1].startswith(f"audit head {head.seq + 1}:")

@@ -97,6 +97,52 @@ def test_audit_verify_names_the_tampered_entry(db_url: str, tamper: str, expecte
     assert expected in result.output
 
 
+def test_audit_head_then_verify_finds_entries_cut_from_the_end(db_url: str, tmp_path: Path) -> None:
+    """`audit head` prints SEQ:HASH; kept in a file, it lets `verify --anchors` name a tail
+    deletion the bare chain cannot show."""
+    assert runner.invoke(app, ["audit", "head", "--db", db_url]).exit_code == 1  # empty log
+    _entries(db_url, 3)
+    early = runner.invoke(app, ["audit", "head", "--db", db_url]).stdout.strip()
+    _entries(db_url, 2)
+    head = runner.invoke(app, ["audit", "head", "--db", db_url]).stdout.strip()
+    assert early.startswith("3:")
+    assert head.startswith("5:")
+    anchors = tmp_path / "anchors"
+    anchors.write_text(f"# from cron\n{early}\n{head}  # after deploy\n")
+    intact = runner.invoke(app, ["audit", "verify", "--db", db_url, "--anchors", str(anchors)])
+    assert intact.exit_code == 0, intact.output
+    assert "5 entries, chain intact, 2 anchor(s) match" in intact.stdout
+    with Store.open(db_url) as store, store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq >= 4"))
+    bare = runner.invoke(app, ["audit", "verify", "--db", db_url])
+    assert bare.exit_code == 0  # a consistent chain, three entries long
+    cut = runner.invoke(app, ["audit", "verify", "--db", db_url, "--anchor", head])
+    assert cut.exit_code == 1
+    assert "entry 5: truncated" in cut.output
+    assert "chain ends at entry 3" in cut.output
+
+
+def test_audit_verify_refuses_a_bad_anchor_naming_file_and_line(
+    db_url: str, tmp_path: Path
+) -> None:
+    _entries(db_url)
+    anchors = tmp_path / "anchors"
+    anchors.write_text("# ok\n\n4:" + "a" * 63 + "\n")
+    from_file = runner.invoke(app, ["audit", "verify", "--db", db_url, "--anchors", str(anchors)])
+    assert from_file.exit_code == 2
+    assert f"{anchors}:3:" in from_file.output
+    assert "64 hex digits" in from_file.output
+    inline = runner.invoke(app, ["audit", "verify", "--db", db_url, "--anchor", "four"])
+    assert inline.exit_code == 2
+    assert "--anchor: an anchor is SEQ:HASH" in inline.output
+    missing = runner.invoke(
+        app, ["audit", "verify", "--db", db_url, "--anchors", str(tmp_path / "none")]
+    )
+    assert missing.exit_code == 2
+    assert "cannot read anchors" in missing.output
+    assert "Traceback" not in from_file.output + inline.output + missing.output
+
+
 def test_serve_builds_the_app_and_runs_uvicorn(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,8 +7,11 @@ So editing an entry breaks its own hash; deleting one leaves a gap in ``seq`` an
 hash that is no longer there; slipping one in breaks the link of the entry after it.
 
 What a bare hash chain cannot show: entries removed from the *end* (the chain left is still
-consistent) or appended by someone who recomputes the hashes. Record the head that
-:func:`verify` reports (``seq`` and ``hash``) somewhere else to anchor it.
+consistent), or a stretch rewritten by someone who recomputes every hash after it. An
+:class:`Anchor` closes both: a head (``seq:hash``) recorded somewhere the database's writers
+cannot reach (``stanch audit head`` from cron into another system, the server's log).
+``verify(entries, anchors)`` then names an anchored entry that is gone from the end
+(truncated) or no longer has its anchored hash (rewritten).
 
 Pure: no I/O and no clock. The store seals entries with :func:`seal` inside the transaction
 that appends them and reads them back for :func:`verify`.
@@ -34,6 +37,8 @@ class ProblemKind(StrEnum):
     INSERTED = "inserted"  # an entry the chain skips over
     RENUMBERED = "renumbered"  # sealed under another seq
     BROKEN_LINK = "broken_link"  # links to a hash no stored entry has
+    TRUNCATED = "truncated"  # an anchored entry is gone from the end of the chain
+    REWRITTEN = "rewritten"  # an anchored entry no longer has the anchored hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,30 @@ class AuditEntry:
     why: str
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A chain head recorded outside the store: entry ``seq`` had hash ``hash``."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """``"SEQ:HASH"`` as :func:`verify` and ``stanch audit head`` print it."""
+        seq_text, sep, digest = text.strip().partition(":")
+        digest = digest.strip().lower()
+        if not sep or not seq_text.strip().isdigit() or int(seq_text) < 1:
+            raise ValueError(
+                f"an anchor is SEQ:HASH with SEQ a positive entry number, not {text!r}"
+            )
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"an anchor's hash is 64 hex digits (SHA-256), not {digest[:80]!r}")
+        return cls(int(seq_text), digest)
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +171,14 @@ def seal(
     return replace(entry, hash=entry_hash(entry))
 
 
-def verify(entries: Iterable[AuditEntry]) -> list[Problem]:
+def verify(entries: Iterable[AuditEntry], anchors: Iterable[Anchor] = ()) -> list[Problem]:
     """Every problem in the chain, by seq, in order; an empty list means the chain is intact.
 
     Walks the entries in ``seq`` order checking three things: each entry's content against its
     own hash (an edit), each ``seq`` against the previous one plus one (a deletion), and each
     ``prev_hash`` against the previous entry's hash. A broken link whose ``prev_hash`` names an
     earlier entry means the entries in between were inserted; one naming no entry at all means
-    the link itself was forged.
+    the link itself was forged. Then each anchor: its entry must still be there, with its hash.
     """
     ordered: Sequence[AuditEntry] = sorted(entries, key=lambda e: e.seq)
     problems: list[Problem] = []
@@ -173,6 +202,35 @@ def verify(entries: Iterable[AuditEntry]) -> list[Problem]:
             problems.extend(_link_problems(entry, previous, seen))
         seen.setdefault(entry.hash, entry.seq)
         previous = entry
+    problems.extend(_anchor_problems(ordered, anchors))
+    return sorted(problems, key=lambda p: p.seq)
+
+
+def _anchor_problems(ordered: Sequence[AuditEntry], anchors: Iterable[Anchor]) -> list[Problem]:
+    by_seq = {entry.seq: entry for entry in ordered}
+    last = ordered[-1].seq if ordered else 0
+    problems: list[Problem] = []
+    for anchor in sorted(set(anchors), key=lambda a: a.seq):
+        stored = by_seq.get(anchor.seq)
+        if stored is None and anchor.seq > last:
+            problems.append(
+                Problem(
+                    anchor.seq,
+                    ProblemKind.TRUNCATED,
+                    f"anchored, but the chain ends at entry {last}: "
+                    f"entries {last + 1}-{anchor.seq} at least were removed from its end",
+                )
+            )
+        elif stored is not None and stored.hash != anchor.hash:
+            problems.append(
+                Problem(
+                    anchor.seq,
+                    ProblemKind.REWRITTEN,
+                    f"its hash is not the anchored {anchor.hash[:12]}...: the chain was "
+                    "rewritten at or before this entry and re-hashed after it",
+                )
+            )
+        # An anchored entry missing from the middle is already named as deleted.
     return problems
 
 

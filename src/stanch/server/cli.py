@@ -5,8 +5,9 @@
     app.add_typer(audit_app, name="audit")
 
 ``stanch serve`` runs the API (uvicorn) around one engine; ``stanch token create|list|revoke``
-manages API tokens; ``stanch audit verify`` checks the audit log's hash chain and exits 1
-naming each problem. Options fall back to ``STANCH_*`` environment variables.
+manages API tokens; ``stanch audit verify`` checks the audit log's hash chain (and anchors
+recorded with ``stanch audit head``) and exits 1 naming each problem. Options fall back to
+``STANCH_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from stanch.core.audit import Anchor, verify
 from stanch.core.errors import StanchError
 
 console = Console(highlight=False)
@@ -151,18 +153,78 @@ def token_revoke(token_id: str, db: str | None = DbOption) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(db: str | None = DbOption) -> None:
-    """Check the hash chain: exit 0 if intact, 1 naming every edited, inserted or deleted entry."""
-    from stanch.core.audit import verify
+def audit_verify(
+    db: str | None = DbOption,
+    anchor: list[str] = typer.Option(
+        [], "--anchor", help="A head recorded earlier, SEQ:HASH (repeatable)."
+    ),
+    anchors: Path | None = typer.Option(
+        None,
+        "--anchors",
+        help="A file of heads recorded earlier, one SEQ:HASH per line (# comments).",
+    ),
+) -> None:
+    """Check the hash chain: exit 0 if intact, 1 naming every edited, inserted or deleted entry.
+
+    With anchors (heads from `stanch audit head`, kept outside the database) it also names
+    entries cut from the end of the chain and stretches rewritten with recomputed hashes.
+    """
     from stanch.store import Store
 
+    known: list[Anchor] = []
+    for text in anchor:
+        try:
+            known.append(Anchor.parse(text))
+        except ValueError as exc:
+            _fail(f"--anchor: {exc}", 2)
+    if anchors is not None:
+        known.extend(_read_anchors(anchors))
     with Store.open(_url(db)) as store:
         entries = store.audit_entries()
-    problems = verify(entries)
+    problems = verify(entries, known)
     if problems:
         for problem in problems:
             err.print(f"[red]{escape(str(problem))}[/]")
         err.print(f"{len(entries)} entries, {len(problems)} problem(s): the chain is broken")
         raise typer.Exit(1)
-    head = f"; head {entries[-1].seq} {entries[-1].hash}" if entries else ""
-    console.print(f"{len(entries)} entries, chain intact{head}")
+    head = f"; head {entries[-1].seq}:{entries[-1].hash}" if entries else ""
+    checked = f", {len(set(known))} anchor(s) match" if known else ""
+    console.print(f"{len(entries)} entries, chain intact{checked}{head}")
+
+
+@audit_app.command("head")
+def audit_head(db: str | None = DbOption) -> None:
+    """Print the chain's head as SEQ:HASH, to record where the database's writers cannot reach.
+
+    For example from cron: `stanch audit head >> /mnt/worm/stanch-anchors`; later
+    `stanch audit verify --anchors /mnt/worm/stanch-anchors` finds entries cut from the end.
+    """
+    from stanch.store import Store
+
+    with Store.open(_url(db)) as store:
+        head = store.audit_head()
+    if head is None:
+        _fail("the audit log is empty: nothing to anchor yet")
+        return
+    typer.echo(str(Anchor(head.seq, head.hash)))  # plain: a terminal's width must not wrap it
+
+
+def _read_anchors(path: Path) -> list[Anchor]:
+    """Anchors from a file, one per line; an unreadable file or a bad line is an error naming
+    the file and the line."""
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: cannot read anchors: {exc}", 2)
+        return []
+    found: list[Anchor] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            found.append(Anchor.parse(text))
+        except ValueError as exc:
+            _fail(f"{path}:{number}: {exc}", 2)
+    return found

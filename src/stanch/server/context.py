@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from stanch.core.audit import Anchor
 from stanch.core.config import ConfigKeySpec, ConfigStore
 from stanch.core.events import UserReport
 from stanch.core.policy import Policy
@@ -43,6 +44,7 @@ RUNBOOK_META = "runbook"
 SERVE_ACTOR = "stanch serve"
 INGEST_SLICE = 5_000  # events per engine.ingest call in the loop: ~50 ms of aggregation
 INGEST_BUDGET_S = 5.0  # slicing stops after this: under overload the step must still run
+AUDIT_ANCHOR_S = 300.0  # how often the loop logs the audit chain's head when it moved
 
 
 class PolicyWatch:
@@ -128,6 +130,7 @@ class ServerContext:
         self.policy_watch = PolicyWatch()
         self.reports = ReportTracker(store)
         self.extensions: dict[str, Any] = {}  # for later additions: notifiers, collectors
+        self._anchored_seq = 0  # the audit head last logged (see log_audit_head)
         engine.listeners.append(self.audit.on_engine_event)
         self.metrics = build_registry(engine, clock=self.now)
         self.agents = AgentRegistry()
@@ -195,6 +198,7 @@ class ServerContext:
 
     async def run(self) -> None:
         """The step loop; runs until cancelled. A failing step is logged, never fatal."""
+        anchored_at = -math.inf
         while True:
             await asyncio.sleep(self.settings.interval_s)
             try:
@@ -202,6 +206,24 @@ class ServerContext:
                 self.step(all_queued=False)
             except Exception:
                 log.exception("engine step failed")
+            if self.clock() - anchored_at >= AUDIT_ANCHOR_S:
+                anchored_at = self.clock()
+                self.log_audit_head()
+
+    def log_audit_head(self) -> None:
+        """Log the audit chain's head (``audit head SEQ:HASH``) when it moved since last time.
+
+        Logs usually leave the host for a system the database's writers cannot rewrite, which
+        makes each line an anchor for ``stanch audit verify --anchor``: it then finds entries
+        cut from the end of the chain, which the chain alone cannot show."""
+        try:
+            head = self.store.audit_head()
+        except Exception:
+            log.exception("reading the audit head failed")
+            return
+        if head is not None and head.seq != self._anchored_seq:
+            self._anchored_seq = head.seq
+            log.info("audit head %s", Anchor(head.seq, head.hash))
 
     async def ingest_queued(self) -> None:
         """Move queued events into the engine a slice at a time, letting the loop run other

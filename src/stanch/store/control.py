@@ -142,6 +142,13 @@ class ControlPlaneStore:
         with self._read.begin() as s:
             return [_entry(row) for row in s.scalars(query)]
 
+    def audit_head(self) -> AuditEntry | None:
+        """The last entry of the chain (None while it is empty): what an anchor records."""
+        query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)
+        with self._read.begin() as s:
+            row = s.scalars(query).first()
+            return None if row is None else _entry(row)
+
     def config_services(self) -> list[str]:
         """Services with a stored configuration history, sorted."""
         query = select(ConfigVersionRow.service).distinct().order_by(ConfigVersionRow.service)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from stanch.core.audit import verify
+from stanch.core.audit import Anchor, verify
 from stanch.server.api.common import BODY_ERRORS, Ctx, errors
 from stanch.server.api.schemas import (
     AuditEntryOut,
@@ -85,10 +85,28 @@ async def audit_log(
     return [audit_entry_out(e) for e in ctx.store.audit_entries(after_seq=after, limit=limit)]
 
 
-@router.get("/audit/verify", response_model=AuditVerifyOut, summary="Check the hash chain")
-async def audit_verify(ctx: Ctx, _: Any = Depends(require(Permission.ADMIN))) -> AuditVerifyOut:
+@router.get(
+    "/audit/verify",
+    response_model=AuditVerifyOut,
+    responses=errors(400),
+    summary="Check the hash chain (and heads recorded elsewhere)",
+)
+async def audit_verify(
+    ctx: Ctx,
+    anchor: list[str] = Query(
+        [],
+        max_length=1000,
+        description="Heads recorded earlier, SEQ:HASH (repeatable): entries cut from the end "
+        "of the chain or rewritten with recomputed hashes are then named too",
+    ),
+    _: Any = Depends(require(Permission.ADMIN)),
+) -> AuditVerifyOut:
+    try:
+        anchors = [Anchor.parse(text) for text in anchor]
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     entries = ctx.store.audit_entries()
-    problems = verify(entries)
+    problems = verify(entries, anchors)
     head = entries[-1] if entries else None
     return AuditVerifyOut(
         entries=len(entries),
