@@ -92,6 +92,27 @@ def test_silenced_alert_is_recorded_and_pages_when_the_silence_ends(engine: Engi
     assert "GET /a" in incident.routes
 
 
+def test_a_held_alert_that_stops_firing_is_recorded_as_never_paged(engine: Engine) -> None:
+    """An error burst that ends inside its silence opens nothing, and listeners (the audit
+    trail) hear that it stopped while held back, naming the silence."""
+    heard: list[tuple[str, dict[str, object]]] = []
+    engine.listeners.append(lambda name, details: heard.append((name, details)))
+    shop = Shop(engine, ROUTES)
+    shop.run(150)
+    engine.add_silence(
+        [("service", "api")], starts_at=shop.t, ends_at=shop.t + 600, created_by="ops"
+    )
+    shop.errors["GET /a"] = 0.5
+    shop.run(20)
+    shop.errors["GET /a"] = 0.0
+    shop.run(60)
+    assert engine.incidents == {}
+    cleared = [d for name, d in heard if name == "alert_suppressed_cleared"]
+    assert "GET /a" in {d["route"] for d in cleared}
+    assert {d["rule"] for d in cleared} == {"S-0001"}
+    assert all("never paged" in str(d["reason"]) for d in cleared)
+
+
 def test_maintenance_window_holds_back_covered_routes_only(engine: Engine) -> None:
     """During planned work on /a, its alerts are held; /b still pages."""
     shop = Shop(engine, ROUTES)

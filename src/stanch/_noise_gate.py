@@ -2,18 +2,31 @@
 
 A mixin of :class:`~stanch.engine.Engine` (the rules themselves live in ``core.noise``);
 alerts held back here are recorded with the reason and page later if their reason ends
-while they still fire.
+while they still fire. Listeners hear ``alert_suppressed`` when an alert is first held back,
+``alert_suppressed_released`` when it pages after all, and ``alert_suppressed_cleared`` when
+it stopped firing while held (it never paged): the audit trail keeps all three, so why an
+alert did not page survives a restart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from stanch._engine_state import EngineState
 from stanch.core.alerts import Alert
-from stanch.core.errors import NotFound
-from stanch.core.noise import MaintenanceWindow, Matcher, Silence
+from stanch.core.noise import (
+    Ended,
+    MaintenanceWindow,
+    Matcher,
+    Silence,
+    check_new_silence,
+    check_new_window,
+)
 from stanch.core.series import SERVICE_WIDE
 
 BROAD_SHARE = 0.75  # share of a service's traffic that makes a service-wide alert "broad"
+NOISE_META = "noise"
 
 
 class NoiseGate(EngineState):
@@ -55,6 +68,8 @@ class NoiseGate(EngineState):
                 service=alert.service,
                 route=alert.route,
                 reason=suppression.reason,
+                rule=suppression.rule,
+                cause=suppression.cause,
                 explanation=alert.explanation,
                 ts=now,
             )
@@ -66,42 +81,95 @@ class NoiseGate(EngineState):
             live = self._live_alert(alert) if alert.source == "detector" else alert
             if live is None:
                 del self.held[fingerprint]
+                self._emit_unheld("alert_suppressed_cleared", alert, now)
                 continue
             if self.noise.check(live, now, service_firing) is None:
                 del self.held[fingerprint]
+                self._emit_unheld("alert_suppressed_released", live, now)
                 self._alert_fired(live, now)
+
+    def _emit_unheld(self, name: str, alert: Alert, now: float) -> None:
+        """Tell listeners a held alert is no longer held, naming the rule that held it."""
+        fingerprint = alert.fingerprint
+        held_by = next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
+        rule = held_by.rule if held_by else "noise control"
+        if name == "alert_suppressed_cleared":
+            reason = f"stopped firing while held back by {rule}: it never paged"
+        else:
+            reason = f"{rule} no longer holds it back: it pages now"
+        self._emit(
+            name,
+            fingerprint=fingerprint,
+            kind=alert.kind.value,
+            service=alert.service,
+            route=alert.route,
+            rule=rule if held_by else "",
+            reason=reason,
+            ts=now,
+        )
+
+    # -- the rules ----------------------------------------------------------------------------
 
     def add_silence(
         self,
-        matchers: list[tuple[str, str]],
+        matchers: Sequence[Matcher | tuple[str, str]],
         *,
         starts_at: float,
         ends_at: float,
         created_by: str,
         comment: str = "",
+        now: float | None = None,
     ) -> Silence:
-        """Mute matching alerts for a while; they are still recorded, with the reason."""
+        """Mute matching alerts for a while; they are still recorded, with the reason.
+
+        Refused (``ValidationError``) if it would mute everything, is too large or too long,
+        or is over by ``now`` (default: the last step)."""
         silence = Silence(
-            f"S-{self.store.next_id('silence'):04d}",
-            tuple(Matcher(field, pattern) for field, pattern in matchers),
+            "",
+            tuple(m if isinstance(m, Matcher) else Matcher(*m) for m in matchers),
             starts_at,
             ends_at,
             created_by,
             comment,
         )
-        self.noise.silences[silence.id] = silence
-        self.store.set_meta("noise", self.noise.to_dict())
+        check_new_silence(silence, self.last_step if now is None else now)
+        silence = replace(silence, id=f"S-{self.store.next_id('silence'):04d}")
+        self.noise.add(silence)
+        self._save_noise()
         return silence
 
-    def add_maintenance(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        """Planned work: alerts it covers are held back while it lasts."""
-        self.noise.windows[window.id] = window
-        self.store.set_meta("noise", self.noise.to_dict())
+    def add_maintenance(
+        self, window: MaintenanceWindow, *, now: float | None = None
+    ) -> MaintenanceWindow:
+        """Planned work: alerts it covers are held back while it lasts. A window without an
+        id gets the next ``M-NNNN``."""
+        check_new_window(window, self.last_step if now is None else now)
+        if not window.id:
+            window = replace(window, id=f"M-{self.store.next_id('maintenance'):04d}")
+        self.noise.add(window)
+        self._save_noise()
         return window
 
-    def remove_noise_rule(self, rule_id: str) -> None:
-        if self.noise.silences.pop(rule_id, None) is None and (
-            self.noise.windows.pop(rule_id, None) is None
-        ):
-            raise NotFound(f"no silence or maintenance window {rule_id}")
-        self.store.set_meta("noise", self.noise.to_dict())
+    def expire_silence(self, silence_id: str, *, now: float, actor: str) -> Ended:
+        """End a silence now (kept in ``noise.ended``); what it held pages at the next step
+        if still firing."""
+        ended = self.noise.end_silence(silence_id, now, actor)
+        self._save_noise()
+        return ended
+
+    def expire_maintenance(self, window_id: str, *, now: float, actor: str) -> Ended:
+        ended = self.noise.end_window(window_id, now, actor)
+        self._save_noise()
+        return ended
+
+    def remove_noise_rule(
+        self, rule_id: str, *, now: float | None = None, actor: str = ""
+    ) -> Ended:
+        """End a silence or a window, whichever ``rule_id`` names."""
+        at = self.last_step if now is None else now
+        if rule_id in self.noise.windows:
+            return self.expire_maintenance(rule_id, now=at, actor=actor)
+        return self.expire_silence(rule_id, now=at, actor=actor)
+
+    def _save_noise(self) -> None:
+        self.store.set_meta(NOISE_META, self.noise.to_dict())

@@ -197,8 +197,10 @@ class Engine(Responder, NoiseGate):
                     self._persist()
                     return incident.id
             self._alert_fired(alert, now)
-        elif self.held.pop(alert.fingerprint, None) is None:
+        elif (held := self.held.pop(alert.fingerprint, None)) is None:
             self._alert_resolved(alert, now)
+        else:
+            self._emit_unheld("alert_suppressed_cleared", held, now)
         self._apply_approved(now)
         self._publish(now)
         self._persist()
@@ -271,8 +273,8 @@ class Engine(Responder, NoiseGate):
             for alert in monitor.observe(point, service_point):
                 if alert.is_firing:
                     fired.append(alert)
-                elif self.held.pop(alert.fingerprint, None) is not None:
-                    self._emit("alert_suppressed_cleared", fingerprint=alert.fingerprint)
+                elif (held := self.held.pop(alert.fingerprint, None)) is not None:
+                    self._emit_unheld("alert_suppressed_cleared", held, now)
                 else:
                     self._alert_resolved(alert, now)
         # Route alerts first: a service-wide alert then joins the route's incident it explains.
@@ -288,6 +290,13 @@ class Engine(Responder, NoiseGate):
             for fp, alert in list(incident.alerts.items()):
                 live = self._live_alert(alert)
                 if live is not None and live is not alert and live.updated_at != alert.updated_at:
+                    if live.severity > incident.severity:  # e.g. a slow SLO burn turned fast
+                        incident.add_alert(live, now)
+                        self._emit(
+                            "severity_changed",
+                            incident=incident.id,
+                            severity=incident.severity.value,
+                        )
                     incident.alerts[fp] = live
                     changed = True
             if changed:

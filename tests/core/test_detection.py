@@ -278,12 +278,29 @@ def test_traffic_drop_fires_on_a_busy_route() -> None:
     assert re.match(r"request rate 0\.0/s vs baseline (49|50)\.\d/s \(z=-", fired[0].explanation)
 
 
-@pytest.mark.parametrize("rate", [0.5, 2.0])
-def test_traffic_drop_on_a_quiet_route_is_ordinary(rate: float) -> None:
-    """A quiet route going silent for five minutes is within its Poisson noise: no alert."""
+@pytest.mark.parametrize(("rate", "lull_s"), [(0.5, 30), (2.0, 6)])
+def test_a_lull_on_a_quiet_route_is_ordinary(rate: float, lull_s: int) -> None:
+    """A few silent seconds of a quiet route are within its Poisson noise: no alert."""
     monitor = SeriesMonitor(ROUTE, DetectionConfig())
-    changes = drive(monitor, [(600, steady(rate)), (300, silent)])
+    changes = drive(monitor, [(600, steady(rate)), (lull_s, silent), (120, steady(rate))])
     assert changes == []
+
+
+@pytest.mark.parametrize(("rate", "within_s"), [(0.5, 600), (2.0, 60), (10.0, 15)])
+def test_a_quiet_route_that_stays_silent_is_a_drop(rate: float, within_s: int) -> None:
+    """However quiet the route, silence that lasts is a drop: the missing requests add up
+    (sqrt(rate * seconds) standard deviations), so it fires within ``within_s``, once, and
+    clears when traffic returns. One point alone never shows it below about 16 req/s."""
+    monitor = SeriesMonitor(ROUTE, DetectionConfig())
+    changes = drive(monitor, [(600, steady(rate)), (900, silent), (300, steady(rate))])
+    fired = of_kind(changes, AlertKind.TRAFFIC_DROP, AlertStatus.FIRING)
+    assert len(fired) == 1
+    assert fired[0].started_at >= 600.0
+    assert fired[0].updated_at - 600.0 <= within_s
+    resolved = of_kind(changes, AlertKind.TRAFFIC_DROP, AlertStatus.RESOLVED)
+    assert len(resolved) == 1
+    assert 1500.0 <= resolved[0].ended_at <= 1560.0
+    assert of_kind(changes, AlertKind.TRAFFIC_SPIKE, AlertStatus.FIRING) == []
 
 
 # --------------------------------------------------------------------------- latency

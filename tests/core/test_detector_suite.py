@@ -2,7 +2,8 @@
 
 The contract (after river's ``checks/``): deterministic for a seeded stream, causal (a point's
 score never depends on later points), bounded state, scores in [0, 1], a warm-up before any
-verdict, and a snapshot that restores to the same future.
+verdict, a snapshot that restores to the same future, no crash and no learning on a value that
+is not a finite number, and an explanation a responder can read for every score.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stanch.core.detectors import (
     BurnRateDetector,
@@ -32,6 +35,7 @@ from stanch.core.detectors import ensemble as ensemble_module
 from stanch.core.detectors import novelty as novelty_module
 from stanch.core.detectors import seasonal as seasonal_module
 from stanch.core.detectors.batch import BatchEnsemble
+from stanch.core.detectors.burn_rate import BurnTier
 from stanch.core.detectors.novelty import SequenceNovelty
 from stanch.core.detectors.state import restore, snapshot
 
@@ -69,7 +73,7 @@ DETECTORS: dict[str, tuple[Callable[[], Detector], Callable[[int, int], list[Poi
     "cusum": (CusumDetector, metric_stream),
     "robust": (lambda: RobustBaseline(half_life=200, warmup=50), metric_stream),
     "error_burst": (lambda: ErrorBurstDetector(warmup=50), error_stream),
-    "burn_rate": (lambda: BurnRateDetector(long_points=120, short_points=10), error_stream),
+    "burn_rate": (lambda: BurnRateDetector([BurnTier(120, 10, 14.4)]), error_stream),
 }
 NAMES = sorted(DETECTORS)
 
@@ -113,19 +117,81 @@ def test_scores_in_unit_interval_and_finite(name: str) -> None:
         assert math.isfinite(s.value)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_nan_is_no_data_and_does_not_poison_state(name: str) -> None:
-    """A NaN point yields a no-data score and later points score as if it never came."""
+NOT_FINITE = {"nan": math.nan, "+inf": math.inf, "-inf": -math.inf}
+NOT_FINITE_CASES = [(name, bad) for name in NAMES for bad in NOT_FINITE]
+
+
+@pytest.mark.parametrize(("name", "bad"), NOT_FINITE_CASES)
+def test_not_finite_is_no_data_and_does_not_poison_state(name: str, bad: str) -> None:
+    """A NaN or infinite value, warming up or not, yields a no-data score, and later points
+    score as if it never came: a corrupt sample neither pages nor shifts the baseline."""
     factory, stream = DETECTORS[name]
     points = stream(6, 1200)
     clean = run(factory(), points)
     with_gap = factory()
     scores = []
     for i, (t, v, w) in enumerate(points):
-        if i == 700:
-            assert not with_gap.update(t, math.nan, w).has_data
+        if i in (0, 3, 700, 701):
+            assert not with_gap.update(t, NOT_FINITE[bad], w).has_data
         scores.append(with_gap.update(t, v, w).value)
     assert scores == clean
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weight_not_finite_or_positive_is_no_data(name: str) -> None:
+    """The weight (samples, requests served) is input too: NaN, inf or 0 carries nothing."""
+    factory, stream = DETECTORS[name]
+    points = stream(6, 800)
+    clean = run(factory(), points)
+    detector = factory()
+    scores = []
+    for i, (t, v, w) in enumerate(points):
+        if i == 500:
+            for weight in (math.nan, math.inf, 0.0):
+                assert not detector.update(t, v, weight).has_data
+        scores.append(detector.update(t, v, w).value)
+    assert scores == clean
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_says_seen_vs_expected_for_every_score(name: str) -> None:
+    """Every detector explains its scores: warming, no data, quiet and its highest one."""
+    factory, stream = DETECTORS[name]
+    detector = factory()
+    if not hasattr(detector, "explain"):
+        pytest.skip(f"{type(detector).__name__} has no explain() yet: its owner is adding it")
+    explained: list[tuple[float, str]] = []
+    for t, v, w in stream(10, 2000):
+        score = detector.update(t, v, w)
+        explained.append((score.value, detector.explain(score)))
+    explained.append((0.0, detector.explain(detector.update(1e10, math.nan))))
+    for _, text in explained:
+        assert isinstance(text, str)
+        assert text.strip()
+    top_value, top_text = max(explained)
+    assert top_value > 0.0
+    assert " vs " in top_text or "burning" in top_text  # seen against expected (or budget)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(NAMES),
+    values=st.lists(
+        st.one_of(st.floats(-1e9, 1e9), st.sampled_from([math.nan, math.inf, -math.inf, 0.0])),
+        max_size=300,
+    ),
+)
+def test_any_stream_scores_in_unit_interval(name: str, values: list[float]) -> None:
+    """Whatever mix of numbers, NaN and infinities arrives, every score is in [0, 1] and has
+    an explanation; infinities are no data. (Error counts are never negative, hence abs.)"""
+    counts = DETECTORS[name][1] is error_stream
+    detector = DETECTORS[name][0]()
+    for i, v in enumerate(values):
+        value, weight = (abs(v), 100.0) if counts else (v, 1.0)
+        s = detector.update(1.7e9 + i * STEP, value, weight)
+        assert 0.0 <= s.value <= 1.0
+        assert s.has_data == math.isfinite(v)
+        assert detector.explain(s).strip()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -135,7 +201,24 @@ def test_warm_up_gives_no_verdict(name: str) -> None:
     detector = factory()
     first = [detector.update(t, v, w) for t, v, w in stream(7, 10)]
     assert all(s.value < 0.5 for s in first)
-    assert first[0].warming or not first[0].has_data or name == "burn_rate"
+    if name == "burn_rate":
+        assert_burn_rate_warms_up_on_requests_served(factory)
+    else:
+        assert first[0].warming or not first[0].has_data
+
+
+def assert_burn_rate_warms_up_on_requests_served(factory: Callable[[], Detector]) -> None:
+    """Burn rate's warm-up is counted in requests, not points (a busy route is judged on its
+    first point): until ``min_requests`` are served nothing is judged, even at a 50x burn;
+    soon after, the same burn fires."""
+    detector = factory()
+    assert isinstance(detector, BurnRateDetector)
+    per_point = 10.0
+    scores = [detector.update(float(t), 5.0, per_point) for t in range(30)]
+    young = int(detector.min_requests // per_point) - 1  # points served before min_requests
+    assert young >= 3
+    assert all(s.warming and s.value == 0.0 for s in scores[:young])
+    assert any(not s.warming and s.value >= 0.5 for s in scores[young:])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -329,6 +412,26 @@ def test_batch_ensemble_matches_scalar_ensemble(step: float, steps: int) -> None
         profile = d._seasonal  # the learned state, not only the scores, must agree
         np.testing.assert_allclose(batch.daily[j], profile._daily, atol=1e-9)
         np.testing.assert_allclose(batch.weekly_offsets[j], profile._weekly, atol=1e-9)
+
+
+def test_batch_ensemble_treats_infinities_exactly_like_nan() -> None:
+    """+-inf in a batch step is no data, as NaN is: same scores as a batch given NaN there, and
+    as the scalar detector given the infinities."""
+    rng = np.random.default_rng(3)
+    steps, n = 600, 3
+    values = 50 + rng.normal(0, 3, (steps, n))
+    holes = rng.random((steps, n)) < 0.05
+    with_nan = np.where(holes, np.nan, values)
+    with_inf = np.where(holes, np.where(rng.random((steps, n)) < 0.5, np.inf, -np.inf), values)
+    nan_batch, inf_batch = BatchEnsemble(n), BatchEnsemble(n)
+    scalars = [EnsembleDetector() for _ in range(n)]
+    for i in range(steps):
+        t = 1.7e9 + i * STEP
+        got = inf_batch.update(t, with_inf[i])
+        np.testing.assert_array_equal(got, nan_batch.update(t, with_nan[i]))
+        want = [d.update(t, float(with_inf[i, j])).value for j, d in enumerate(scalars)]
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    assert np.all(np.isfinite(inf_batch.level.level))
 
 
 def test_batch_ensemble_state_fits_2kb_per_series() -> None:

@@ -23,6 +23,7 @@ from stanch.core.detectors import (
     Score,
 )
 from stanch.core.detectors.base import NO_DATA, squash
+from stanch.core.detectors.burn_rate import BurnTier
 from stanch.core.detectors.poisson import poisson_sf_log10
 from stanch.core.detectors.state import restore, snapshot
 
@@ -91,7 +92,9 @@ CASES = [
     Case("error-burst", lambda: ErrorBurstDetector(window=5, warmup=10), _counts),
     Case(
         "burn-rate",
-        lambda: BurnRateDetector(long_points=60, short_points=5, min_requests=10),
+        lambda: BurnRateDetector(
+            [BurnTier(60, 5, 14.4), BurnTier(120, 20, 1.0, pages=False)], min_requests=10
+        ),
         _counts,
     ),
 ]
@@ -518,17 +521,21 @@ def test_error_burst_with_a_tiny_floor_scores_a_burst_in_range() -> None:
 
 
 def test_burn_rate_rejects_bad_parameters() -> None:
-    """Objective outside (0, 1) or inconsistent windows are refused."""
+    """Objective outside (0, 1), inconsistent windows or no tiers at all are refused."""
     with pytest.raises(ValueError, match="objective"):
         BurnRateDetector(objective=1.0)
     with pytest.raises(ValueError, match="short_points"):
-        BurnRateDetector(long_points=5, short_points=10)
+        BurnTier(long_points=5, short_points=10, threshold=14.4)
     with pytest.raises(ValueError, match="short_points"):
-        BurnRateDetector(short_points=0)
+        BurnTier(long_points=5, short_points=0, threshold=14.4)
+    with pytest.raises(ValueError, match="threshold"):
+        BurnTier(long_points=5, short_points=1, threshold=0.0)
+    with pytest.raises(ValueError, match="tier"):
+        BurnRateDetector([])
 
 
 def _burn() -> BurnRateDetector:
-    return BurnRateDetector(objective=0.99, long_points=60, short_points=5, min_requests=10)
+    return BurnRateDetector([BurnTier(60, 5, 14.4)], objective=0.99, min_requests=10)
 
 
 def test_burn_rate_fires_when_both_windows_burn() -> None:
@@ -543,7 +550,7 @@ def test_burn_rate_fires_when_both_windows_burn() -> None:
     assert score.value > 0.5
     assert score.observed == pytest.approx(50.0)
     assert score.expected == 14.4
-    assert detector.burn() == pytest.approx((50.0, 50.0))
+    assert detector.burns()[0] == pytest.approx((50.0, 50.0))
 
 
 def test_burn_rate_quiet_when_only_the_long_window_burns() -> None:
@@ -555,7 +562,7 @@ def test_burn_rate_quiet_when_only_the_long_window_burns() -> None:
     for t in range(60, 65):
         score = detector.update(float(t), 0.0, 10.0)
     assert score is not None
-    long_burn, short_burn = detector.burn()
+    long_burn, short_burn = detector.burns()[0]
     assert long_burn > 14.4
     assert short_burn == 0.0
     assert score.value < 0.5
@@ -563,14 +570,14 @@ def test_burn_rate_quiet_when_only_the_long_window_burns() -> None:
 
 def test_burn_rate_quiet_when_only_the_short_window_burns() -> None:
     """A brief burst after a long clean stretch burns the short window only: no page."""
-    detector = BurnRateDetector(objective=0.99, long_points=600, short_points=5, min_requests=10)
+    detector = BurnRateDetector([BurnTier(600, 5, 14.4)], objective=0.99, min_requests=10)
     for t in range(600):
         detector.update(float(t), 0.0, 10.0)
     score = None
     for t in range(600, 603):
         score = detector.update(float(t), 10.0, 10.0)
     assert score is not None
-    long_burn, short_burn = detector.burn()
+    long_burn, short_burn = detector.burns()[0]
     assert short_burn > 14.4
     assert long_burn < 14.4
     assert score.value < 0.5
@@ -578,7 +585,7 @@ def test_burn_rate_quiet_when_only_the_short_window_burns() -> None:
 
 def test_burn_rate_warms_up_on_requests_not_points() -> None:
     """Until min_requests have been served the score is warming and 0, even at 100% errors."""
-    detector = BurnRateDetector(long_points=60, short_points=5, min_requests=50)
+    detector = BurnRateDetector([BurnTier(60, 5, 14.4)], min_requests=50)
     scores = [detector.update(float(t), 10.0, 10.0) for t in range(5)]
     assert all(s.warming and s.value == 0.0 for s in scores[:4])
     assert not scores[4].warming

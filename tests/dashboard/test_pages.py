@@ -22,6 +22,7 @@ PAGES = [
     "/config",
     "/config/api",
     "/config/api?from=1&to=2",
+    "/silences",
 ]
 BUTTONS = ("/approve", "/reject", "/revert", "/acknowledge", "/resolve", "/comments", "/rollback")
 

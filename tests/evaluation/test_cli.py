@@ -87,3 +87,25 @@ def test_eval_nab_bad_input_exits_2_with_a_message(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_per_file_table_fits_80_columns_without_cutting_names(tmp_path: Path) -> None:
+    """CI logs are 80 columns wide: no line is longer, and a long file name is folded onto a
+    second line, never cut, so it can be read back whole from the first column."""
+    make_corpus(tmp_path / "nab")
+    long_name = "synthA/iio_us-east-1_i-a2eb1cd9_NetworkIn_with_a_much_longer_tail.csv"
+    data = tmp_path / "nab" / "data"
+    (data / "synthA" / "spiky.csv").rename(data / long_name)
+    labels_path = tmp_path / "nab" / "labels" / "combined_windows.json"
+    labels = json.loads(labels_path.read_text())
+    labels[long_name] = labels.pop("synthA/spiky.csv")
+    labels_path.write_text(json.dumps(labels))
+    result = CliRunner().invoke(eval_app, ["nab", str(tmp_path / "nab")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    first_column = "".join(
+        line.split("│")[1].strip() for line in lines if line.startswith("│") and "│" in line[1:]
+    )
+    assert long_name in first_column
+    assert "…" not in result.output

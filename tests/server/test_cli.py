@@ -162,6 +162,44 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     seen["app"].state.stanch.close()
 
 
+def test_serve_runs_the_engine_on_the_detector_settings_given(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--detection (what `stanch tune` proposes) sets the engine's detector settings, its
+    window and per-route overrides, and is audited once per distinct file content."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(app=app))
+    detection = tmp_path / "detection.yaml"
+    detection.write_text(
+        "detection:\n  defaults:\n    interval_s: 10s\n    spike_threshold: 7.5\n"
+        "  routes:\n    'GET /search':\n      fire_after: 5\n"
+    )
+    for _ in range(2):  # a restart on the same file
+        result = runner.invoke(app, ["serve", "--db", db_url, "--detection", str(detection)])
+        assert result.exit_code == 0, result.output
+        ctx = seen["app"].state.stanch
+        config = ctx.engine.config
+        assert config.interval_s == 10.0
+        assert config.detection.spike_threshold == 7.5
+        assert config.detection_routes["GET /search"].fire_after == 5
+        entries = [e for e in ctx.store.audit_entries() if e.action == "detection.replace"]
+        ctx.close()
+    assert len(entries) == 1
+    assert entries[0].target == str(detection)
+    assert entries[0].after == {"interval_s": 10.0, "routes": ["GET /search"]}
+
+
+def test_serve_reports_bad_detector_settings_with_file_and_line(
+    db_url: str, tmp_path: Path
+) -> None:
+    detection = tmp_path / "detection.yaml"
+    detection.write_text("detection:\n  defaults:\n    spike_threshold: lots\n")
+    result = runner.invoke(app, ["serve", "--db", db_url, "--detection", str(detection)])
+    assert result.exit_code == 2
+    assert f"{detection}:3" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_serve_reports_a_bad_runbook(db_url: str, tmp_path: Path) -> None:
     """A runbook that does not validate stops serve with exit 2 and the problem."""
     bad = tmp_path / "bad.yaml"

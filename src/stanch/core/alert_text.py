@@ -30,7 +30,7 @@ def explain(
     detail: str = "",
 ) -> str:
     """One line a responder can read; ``detail`` (the detector's own account) is appended to
-    traffic alerts."""
+    traffic alerts and words an SLO burn."""
     where = f"{key.service} {key.route}" if not key.is_service_wide else f"service {key.service}"
     if kind is AlertKind.TRAFFIC_SPIKE or kind is AlertKind.TRAFFIC_DROP:
         text = (
@@ -51,9 +51,9 @@ def explain(
             f"({point.errors} of {point.served} requests failed in the last second), {where}"
         )
     if kind is AlertKind.SLO_BURN:
-        return (
-            f"SLO burn rate {score.observed:.1f}x vs page threshold {score.expected:.1f}x, {where}"
-        )
+        if detail:  # which tier fired says whether it pages and over what span the budget went
+            return f"SLO burn rate: {detail}, {where}"
+        return f"SLO burn rate {score.observed:.1f}x vs threshold {score.expected:.1f}x, {where}"
     return (
         f"p95 latency {score.observed * 1000:.0f} ms vs baseline {score.expected * 1000:.0f} ms, "
         f"{where}"

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Final
 
 from stanch.core.alert_text import explain, explaining_clients
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
+from stanch.core.count_run import DeficitRun
 from stanch.core.detectors import (
     BurnRateDetector,
     EnsembleDetector,
@@ -38,11 +39,12 @@ from stanch.core.detectors import (
     Score,
 )
 from stanch.core.detectors.base import NO_DATA
+from stanch.core.detectors.burn_rate import BurnTier
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
 from stanch.core.news_gate import NewsGate
 from stanch.core.series import SERVICE_WIDE, SeriesKey
-from stanch.core.severity import assess_severity
+from stanch.core.severity import Severity, assess_severity
 from stanch.core.windows import Point
 
 #: The detectors that may score request rate and p95 latency (``DetectionConfig.detector``).
@@ -72,9 +74,16 @@ class DetectionConfig:
     error_min_errors: int = 3
     error_p_floor: float = 0.002
     slo_objective: float = 0.99
+    # SLO burn-rate tiers (see BurnRateDetector): the workbook's fast page, slow page, ticket.
     burn_long_s: float = 3600.0
     burn_short_s: float = 300.0
     burn_threshold: float = 14.4
+    burn_slow_long_s: float = 21600.0
+    burn_slow_short_s: float = 1800.0
+    burn_slow_threshold: float = 6.0
+    burn_ticket_long_s: float = 259200.0
+    burn_ticket_short_s: float = 21600.0
+    burn_ticket_threshold: float = 1.0
     latency_threshold: float = 6.0
     latency_min_change: float = 0.5
     latency_min_samples: int = 3
@@ -85,9 +94,49 @@ class DetectionConfig:
             raise ValueError(
                 f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}"
             )
+        for prefix, long_s, short_s, threshold, _ in self._burn_tier_settings():
+            if not (0.0 < short_s <= long_s and math.isfinite(long_s)):
+                raise ValueError(
+                    f"{prefix}_short_s ({short_s:g}) must be positive and at most "
+                    f"{prefix}_long_s ({long_s:g}), which must be finite"
+                )
+            if not (threshold > 0.0 and math.isfinite(threshold)):
+                raise ValueError(f"{prefix}_threshold must be positive, got {threshold:g}")
 
     def points(self, seconds: float) -> int:
         return max(1, round(seconds / self.interval_s))
+
+    def burn_tiers(self) -> tuple[BurnTier, ...]:
+        """The SLO burn-rate tiers in points.
+
+        Each tier is three flat fields rather than one list setting so that the detection YAML
+        (``stanch.evaluation.tune``) reads, renders and tunes them like any other number; the
+        ``burn_long_s``/``burn_short_s``/``burn_threshold`` of older configurations keep their
+        meaning: the fast page tier."""
+        return tuple(
+            BurnTier(self.points(long_s), self.points(short_s), threshold, pages)
+            for _, long_s, short_s, threshold, pages in self._burn_tier_settings()
+        )
+
+    def _burn_tier_settings(self) -> tuple[tuple[str, float, float, float, bool], ...]:
+        """(field prefix, long s, short s, threshold, pages) of each tier."""
+        return (
+            ("burn", self.burn_long_s, self.burn_short_s, self.burn_threshold, True),
+            (
+                "burn_slow",
+                self.burn_slow_long_s,
+                self.burn_slow_short_s,
+                self.burn_slow_threshold,
+                True,
+            ),
+            (
+                "burn_ticket",
+                self.burn_ticket_long_s,
+                self.burn_ticket_short_s,
+                self.burn_ticket_threshold,
+                False,
+            ),
+        )
 
 
 def route_config(
@@ -139,10 +188,7 @@ class SeriesMonitor:
             p_floor=config.error_p_floor,
         )
         self.burn = BurnRateDetector(
-            objective=config.slo_objective,
-            long_points=config.points(config.burn_long_s),
-            short_points=config.points(config.burn_short_s),
-            burn_threshold=config.burn_threshold,
+            config.burn_tiers(), objective=config.slo_objective, interval_s=config.interval_s
         )
         self._gates = {
             kind: Hysteresis(fire_after=config.fire_after, clear_after=config.clear_after)
@@ -150,6 +196,7 @@ class SeriesMonitor:
         }
         self._share = _ShareWindow(config.points(30.0))
         self._news = NewsGate(gated=config.detector == "ensemble")
+        self._run = DeficitRun()  # requests missing over the current run under expectation
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
@@ -167,6 +214,7 @@ class SeriesMonitor:
             "burn": snapshot(self.burn),
             "latency": snapshot(self.latency),
             "news": snapshot(self._news),
+            "run": snapshot(self._run),
             "share": snapshot(self._share),
             "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
         }
@@ -179,6 +227,7 @@ class SeriesMonitor:
             restore(self.rate, data.get("rate", {}))
             restore(self.latency, data.get("latency", {}))
             restore(self._news, data.get("news", {}))
+            restore(self._run, data.get("run", {}))
         restore(self.errors, data.get("errors", {}))
         restore(self.burn, data.get("burn", {}))
         restore(self._share, data.get("share", {}))
@@ -218,9 +267,20 @@ class SeriesMonitor:
                 del self.firing[kind]
                 changes.append(current.resolve(t))
             elif current is not None and score.has_data and not score.warming:
-                self.firing[kind] = replace(
-                    current, updated_at=t, observed=score.observed, score=score.value
-                )
+                updated = replace(current, updated_at=t, observed=score.observed, score=score.value)
+                if kind is AlertKind.SLO_BURN:
+                    # A slow burn that turns fast escalates its ticket to a page (never back:
+                    # an open page stays one until it clears).
+                    now_severity = self._new_alert(kind, score, point, service_point).severity
+                    if now_severity > current.severity:
+                        updated = replace(
+                            updated,
+                            severity=now_severity,
+                            explanation=explain(
+                                kind, score, self.key, point, (), self._detail(kind)
+                            ),
+                        )
+                self.firing[kind] = updated
         return changes
 
     def _score(self, point: Point) -> dict[AlertKind, Score]:
@@ -251,8 +311,12 @@ class SeriesMonitor:
         With the ensemble, the deviation is capped by the point's Poisson z,
         ``|rate - expected| / sqrt(max(expected, 1) / interval)``: the ensemble learns its
         spreads from the series (and a mean over several points has a small one), so without
-        the cap a quiet route (2 req/s) going silent for a while would read as a drop. This is
-        the Poisson floor ``RobustBaseline(count_noise=True)`` has.
+        the cap a quiet route (2 req/s) with a few seconds' lull would read as a drop. This is
+        the Poisson floor ``RobustBaseline(count_noise=True)`` has. What one point cannot show,
+        a run of them can: the z of the requests missing over the current run of points under
+        the expectation replaces the capped deviation when larger, and counts as strength (it
+        may be overwhelming), so a quiet route that stays silent pages. Last, a point the daily
+        profile finds ordinary for this time of day is ordinary (see ``usual_at``).
         """
         cfg = self.config
         raw = self.rate.update(t, point.rate, point.interval)
@@ -262,13 +326,32 @@ class SeriesMonitor:
             return raw, raw
         change = point.rate - raw.expected
         rate = raw
+        strength = raw.deviation  # what may be overwhelming (see NewsGate.judge)
         if isinstance(self.rate, EnsembleDetector):
             poisson = math.sqrt(max(raw.expected, 1.0) / point.interval)
+            spread = _point_spread(self.rate)
             limit = abs(change) / poisson
-            rate = replace(
-                raw, deviation=math.copysign(min(abs(raw.deviation), limit), raw.deviation)
-            )
-            self.spreads["rate"] = max(_point_spread(self.rate), poisson)
+            deviation = math.copysign(min(abs(raw.deviation), limit), raw.deviation)
+            # A run of points all under the expectation adds up: a quiet route that stays
+            # silent becomes a drop once sqrt(rate * seconds) passes the threshold, however
+            # small each point's own surprise (see core.count_run). Deficits only: after an
+            # outage the baseline has sagged, and the traffic coming back is no spike.
+            dispersion = (spread / poisson) ** 2 if spread == spread else 1.0
+            run_z = -self._run.push(point.rate, raw.expected, point.interval, dispersion)
+            if run_z < min(deviation, 0.0):
+                deviation = strength = run_z
+            # What happens every day at this hour is no anomaly, whichever baseline the
+            # ensemble judged by (a level that slept through a night of zeros wakes up to
+            # the morning ramp): when the daily profile knows this time of day and finds the
+            # point less surprising, its verdict stands.
+            usual, usual_spread = self.rate.usual_at(t)
+            if usual == usual:
+                floor = math.sqrt(max(usual, 1.0) / point.interval)
+                usual_z = (point.rate - usual) / max(usual_spread, floor)
+                if abs(usual_z) < abs(deviation):
+                    deviation = strength = usual_z
+            rate = replace(raw, deviation=deviation)
+            self.spreads["rate"] = max(spread, poisson)
         relative = abs(change) / max(raw.expected, 1e-9)
         big_enough = relative >= cfg.min_rate_change
         spike_ok = big_enough and change >= cfg.min_spike_rps
@@ -282,7 +365,7 @@ class SeriesMonitor:
                 rate.deviation,
                 rate.deviation if spike_ok else 0.0,
                 cfg.spike_threshold,
-                raw.deviation,
+                strength,
             ),
         )
         drop = replace(
@@ -294,7 +377,7 @@ class SeriesMonitor:
                 -rate.deviation,
                 -rate.deviation if big_enough else 0.0,
                 cfg.drop_threshold,
-                -raw.deviation,
+                -strength,
             ),
         )
         return spike, drop
@@ -346,10 +429,11 @@ class SeriesMonitor:
         elif kind is AlertKind.TRAFFIC_DROP:
             lost = max(score.expected - point.rate, 0.0) * point.interval
             severity = assess_severity(lost_share=lost / max(total + lost, 1.0))
+        elif kind is AlertKind.SLO_BURN and not _pages(self.burn.driving_tier()):
+            severity = Severity.SEV4  # a slow burn files a ticket; it wakes no one
         elif kind in (AlertKind.ERROR_BURST, AlertKind.SLO_BURN):
-            long_burn, _ = self.burn.burn()
             ratio = score.observed if kind is AlertKind.ERROR_BURST else point.error_ratio
-            severity = assess_severity(failing_share=share * ratio, burn=long_burn)
+            severity = assess_severity(failing_share=share * ratio, burn=self.burn.page_burn())
         else:
             severity = assess_severity(slow_share=share)
         return Alert(
@@ -371,12 +455,20 @@ class SeriesMonitor:
         )
 
     def _detail(self, kind: AlertKind) -> str:
-        """The ensemble's own account of a rate alert (which baseline, which time scale)."""
+        """The ensemble's own account of a rate alert (which baseline, which time scale), or
+        the burn-rate detector's of an SLO alert (which tier, over which windows)."""
+        if kind is AlertKind.SLO_BURN:
+            return self.burn.explain(self.last_scores.get(kind, NO_DATA))
         if kind in (AlertKind.TRAFFIC_SPIKE, AlertKind.TRAFFIC_DROP) and isinstance(
             self.rate, EnsembleDetector
         ):
             return self.rate.explain(self._rate_raw)
         return ""
+
+
+def _pages(tier: BurnTier | None) -> bool:
+    """Whether an SLO alert driven by ``tier`` is a page (True too when unknown: the safe side)."""
+    return tier is None or tier.pages
 
 
 def _robust(

@@ -7,6 +7,7 @@ in NAB's own layout so that NAB's scorer can check ours.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -35,9 +36,24 @@ def _group() -> None:
     """Evaluate detectors on labeled benchmarks."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(2)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _prepare_out(out: Path) -> None:
+    """Make the results folder before the run, so a bad ``--out`` fails in a second, not after
+    minutes of scoring."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot create the directory: {exc.strerror or exc}")
 
 
 @eval_app.command("nab")
@@ -66,6 +82,11 @@ def nab(
         corpus = load_corpus(root)
     except CorpusError as exc:
         _fail(str(exc))
+    for file in corpus:
+        if not file.values:
+            _warn(f"{root / 'data' / file.name} has a header but no rows: it scores nothing")
+    if out is not None:
+        _prepare_out(out)
     factory = DETECTORS[detector]
     scored: list[ScoredFile] = []
     with Progress(
@@ -83,7 +104,7 @@ def nab(
             scores = run_file(factory, file)
             scored.append(ScoredFile(file.name, scores, file.windows))
             if out is not None:
-                write_result(result_path(out, detector, file), file, scores)
+                _write(result_path(out, detector, file), file, scores)
             progress.advance(task)
     results = score_corpus(scored, threshold)
     if files:
@@ -91,6 +112,13 @@ def nab(
     console.print(_summary_table(detector, results))
     if out is not None:
         console.print(f"result CSVs written under {escape(str(out / detector))}")
+
+
+def _write(path: Path, file: DataFile, scores: list[float]) -> None:
+    try:
+        write_result(path, file, scores)
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _summary_table(detector: str, results: tuple[ProfileResult, ...]) -> Table:
@@ -117,13 +145,17 @@ def _summary_table(detector: str, results: tuple[ProfileResult, ...]) -> Table:
 
 
 def _file_table(corpus: list[DataFile], results: tuple[ProfileResult, ...]) -> Table:
+    """One row per file, readable at 80 columns (CI logs): short headers explained in the
+    caption, numbers never wrapped, and a long file name folded onto a second line rather than
+    cut, so every name can still be found in the log."""
     standard = results[0]
-    table = Table(title=f"per file ({standard.profile.name}, threshold {standard.threshold:.4f})")
-    table.add_column("file")
-    table.add_column("rows", justify="right")
-    table.add_column("windows hit", justify="right")
-    table.add_column("false pos.", justify="right")
-    table.add_column("raw", justify="right")
+    table = Table(
+        title=f"per file ({standard.profile.name}, threshold {standard.threshold:.4f})",
+        caption="hit: windows detected / labeled; FP: false positives; raw: NAB raw score",
+    )
+    table.add_column("file", overflow="fold")
+    for header in ("rows", "hit", "FP", "raw"):
+        table.add_column(header, justify="right", no_wrap=True)
     for file, r in zip(corpus, standard.files, strict=True):
         table.add_row(
             file.name,

@@ -4,7 +4,9 @@ Two kinds of writers. API handlers call :meth:`AuditTrail.record` for each mutat
 naming the caller (``"erin (responder)"``). The engine's listener hook
 (:meth:`AuditTrail.on_engine_event`) records what the engine changes by itself or on a
 caller's behalf: every timeline entry, every action state change, every configuration
-version. Entries are ``api.*``, ``ingest.*``, ``engine.*``, ``token.*`` or ``runbook.*``.
+version, and every alert noise control held back (with the reason and the rule) and what
+became of it. Entries are ``api.*``, ``dashboard.*``, ``ingest.*``, ``engine.*``, ``token.*``
+or ``runbook.*``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from typing import Any
 from stanch.core.audit import AuditEntry
 from stanch.sources._common import MAX_ID, clip
 from stanch.store import Store
+
+# Engine events about held-back alerts, and the audit action each becomes.
+SUPPRESSION_ACTIONS = {
+    "alert_suppressed": "engine.alert_suppressed",
+    "alert_suppressed_released": "engine.alert_suppressed_released",
+    "alert_suppressed_cleared": "engine.alert_suppressed_cleared",
+}
 
 log = logging.getLogger("stanch.audit")
 
@@ -77,3 +86,21 @@ class AuditTrail:
                 after={k: v[1] for k, v in changed.items()},
                 why=str(details.get("reason") or f"version {details.get('version')}"),
             )
+        elif name in SUPPRESSION_ACTIONS:
+            self._suppression(name, details)
+
+    def _suppression(self, name: str, details: dict[str, Any]) -> None:
+        """An alert held back (or let go): an operator asking "why did this not page?" after
+        a restart finds the answer here, since the engine keeps suppressions in memory only."""
+        alert = {
+            key: str(details[key])
+            for key in ("kind", "service", "route", "rule", "cause")
+            if details.get(key)
+        }
+        self.record(
+            "stanch",
+            SUPPRESSION_ACTIONS[name],
+            str(details.get("fingerprint", "")),
+            after=alert or None,
+            why=str(details.get("reason") or "the alert stopped firing while held back"),
+        )

@@ -57,6 +57,10 @@ def serve(
     port: int | None = typer.Option(None, help="Port (env STANCH_PORT)."),
     db: str | None = DbOption,
     runbook: Path | None = typer.Option(None, help="Runbook YAML (env STANCH_RUNBOOK)."),
+    detection: Path | None = typer.Option(
+        None,
+        help="Detector settings YAML, e.g. as `stanch tune` proposes (env STANCH_DETECTION).",
+    ),
     interval: float | None = typer.Option(
         None, help="Seconds between engine steps (env STANCH_INTERVAL)."
     ),
@@ -70,7 +74,12 @@ def serve(
 
     try:
         settings = Settings.from_env(
-            host=host, port=port, db=db, runbook=runbook, interval_s=interval
+            host=host,
+            port=port,
+            db=db,
+            runbook=runbook,
+            detection=detection,
+            interval_s=interval,
         )
         ctx = ServerContext.open(settings)
     except StanchError as exc:

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from stanch.core.audit import Anchor
@@ -41,6 +42,7 @@ log = logging.getLogger("stanch.server")
 
 EMPTY_RUNBOOK = "version: 1\nrules: []\n"
 RUNBOOK_META = "runbook"
+DETECTION_META = "detection_config"
 SERVE_ACTOR = "stanch serve"
 INGEST_SLICE = 5_000  # events per engine.ingest call in the loop: ~50 ms of aggregation
 INGEST_BUDGET_S = 5.0  # slicing stops after this: under overload the step must still run
@@ -147,6 +149,9 @@ class ServerContext:
         engine_config: EngineConfig | None = None,
     ) -> ServerContext:
         """Open the store, load the runbook, build the engine: the one bootstrap."""
+        detection_text = ""
+        if settings.detection is not None:  # read first: a bad file opens nothing
+            engine_config, detection_text = _with_detection(engine_config, settings.detection)
         store = Store.open(settings.db)
         try:
             runbook, text, source = _initial_runbook(store, settings)
@@ -156,6 +161,8 @@ class ServerContext:
                 engine.add_config_store(_inferred_config_store(store, service))
             ctx = cls(settings, store, engine, clock=clock, owns_store=True)
             ctx.save_runbook(runbook, text, source=source, actor=SERVE_ACTOR, startup=True)
+            if settings.detection is not None:
+                ctx.record_detection(detection_text, str(settings.detection))
         except BaseException:
             store.close()
             raise
@@ -238,7 +245,26 @@ class ServerContext:
             self.engine.ingest(self.queue.drain(INGEST_SLICE))
             await asyncio.sleep(0)
 
-    # -- runbook ----------------------------------------------------------------------------
+    # -- runbook and detector settings -----------------------------------------------------
+
+    def record_detection(self, text: str, source: str) -> None:
+        """Audit the detector settings in force when they differ from the last ones recorded,
+        so "who loosened the thresholds, and when" has an answer."""
+        stored = self.store.get_meta(DETECTION_META) or {}
+        if stored.get("text") == text:
+            return
+        config = self.engine.config
+        self.store.set_meta(
+            DETECTION_META, {"text": text, "source": source, "updated_at": self.clock()}
+        )
+        self.audit.record(
+            SERVE_ACTOR,
+            "detection.replace",
+            source,
+            before={"source": stored.get("source")} if stored else None,
+            after={"interval_s": config.interval_s, "routes": sorted(config.detection_routes)},
+            why="detector settings loaded at startup",
+        )
 
     def save_runbook(
         self, runbook: Runbook, text: str, *, source: str, actor: str, startup: bool = False
@@ -260,6 +286,19 @@ class ServerContext:
             after={"rules": [rule.name for rule in runbook.rules]},
             why="runbook loaded at startup" if startup else "runbook replaced",
         )
+
+
+def _with_detection(config: EngineConfig | None, path: Path) -> tuple[EngineConfig, str]:
+    """``config`` with the detector settings of ``path`` (``detection.yaml``) and that file's
+    text. Its ``interval_s`` is the aggregation window, so it sets the engine's too."""
+    from stanch.evaluation.tune import load_detection_config
+
+    defaults, routes = load_detection_config(path)
+    base = config or EngineConfig()
+    merged = replace(
+        base, interval_s=defaults.interval_s, detection=defaults, detection_routes=routes
+    )
+    return merged, path.read_text(encoding="utf-8-sig")
 
 
 def _initial_runbook(store: Store, settings: Settings) -> tuple[Runbook, str, str]:

@@ -46,6 +46,7 @@ _SECRET_PREFIX: Final = "STANCH_WEBHOOK_SECRET_"
 class Settings:
     db: str = DEFAULT_DB
     runbook: Path | None = None
+    detection: Path | None = None  # detector settings (detection.yaml, as `stanch tune` writes)
     host: str = "127.0.0.1"
     port: int = 8080
     interval_s: float = 1.0
@@ -82,6 +83,7 @@ class Settings:
         simple = {
             "db": ("STANCH_DB", str),
             "runbook": ("STANCH_RUNBOOK", Path),
+            "detection": ("STANCH_DETECTION", Path),
             "host": ("STANCH_HOST", str),
             "port": ("STANCH_PORT", int),
             "interval_s": ("STANCH_INTERVAL", float),

@@ -7,7 +7,7 @@ whether that becomes an alert. :class:`EnsembleDetector` is the default for metr
 """
 
 from stanch.core.detectors.base import Detector, Direction, Score
-from stanch.core.detectors.burn_rate import BurnRateDetector
+from stanch.core.detectors.burn_rate import BurnRateDetector, BurnTier, workbook_tiers
 from stanch.core.detectors.changepoint import CusumDetector
 from stanch.core.detectors.ensemble import EnsembleDetector
 from stanch.core.detectors.poisson import ErrorBurstDetector
@@ -16,6 +16,7 @@ from stanch.core.detectors.seasonal import SeasonalBaseline
 
 __all__ = [
     "BurnRateDetector",
+    "BurnTier",
     "CusumDetector",
     "Detector",
     "Direction",
@@ -24,4 +25,5 @@ __all__ = [
     "RobustBaseline",
     "Score",
     "SeasonalBaseline",
+    "workbook_tiers",
 ]

@@ -50,5 +50,17 @@ class Detector(Protocol):
     name: str
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        """Score ``value`` observed at ``t`` (over ``weight`` samples), then learn from it."""
+        """Score ``value`` observed at ``t`` (over ``weight`` samples), then learn from it.
+
+        A value that is not a finite number (NaN, +-inf) or a weight that is not a finite
+        positive number carries no measurement: the detector returns :data:`NO_DATA` and learns
+        nothing, so one corrupt sample can neither page nor poison the baseline.
+        """
+        ...
+
+    def explain(self, score: Score) -> str:
+        """One line a responder reads: what was seen against what was expected, and why that is
+        (or is not) an anomaly. ``score`` is this detector's latest; a score is not enough on
+        its own because each detector knows its own yardstick (threshold, window, baseline).
+        """
         ...

@@ -8,8 +8,9 @@ series: under 2 KB per series (the sequence-novelty bitsets are packed into byte
 match the scalar detector's to within 1e-12 (a test pins this; only the order of a few float
 operations differs), so either API can serve a series.
 
-All series in a batch share the step's timestamp, as the engine's buckets do. A NaN value means
-"no data for this series at this step": its state is left untouched and its score is 0.
+All series in a batch share the step's timestamp, as the engine's buckets do. A value that is
+not finite (NaN, +-inf) means "no data for this series at this step": its state is left untouched
+and its score is 0, exactly as the scalar detector treats it.
 
 >>> import numpy as np
 >>> b = BatchEnsemble(3)
@@ -168,11 +169,11 @@ class BatchEnsemble:
         return sum(int(a.nbytes) for a in arrays)
 
     def update(self, t: float, values: npt.ArrayLike) -> Array:
-        """Score one step of every series (NaN: no data), then learn from it."""
+        """Score one step of every series (NaN or +-inf: no data), then learn from it."""
         x = np.asarray(values, dtype=np.float64)
         if x.shape != (self.n,):
             raise ValueError(f"expected {self.n} values, got shape {x.shape}")
-        mask = ~np.isnan(x)
+        mask = np.isfinite(x)
         x = np.where(mask, x, 0.0)
         self.count = self.count + mask
 

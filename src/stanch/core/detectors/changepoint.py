@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from stanch.core.detectors._ew import EwRobust
@@ -55,7 +56,7 @@ class CusumDetector:
         self._down = 0.0
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if value != value or weight <= 0.0:
+        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
             return NO_DATA
         base = self._base
         expected = base.level
@@ -79,9 +80,19 @@ class CusumDetector:
         return score
 
     def explain(self, score: Score) -> str:
-        """One line a responder can read."""
+        """One line a responder can read: seen vs the baseline, and how much shift has piled up.
+
+        The cumulative sum is what makes a small shift news, so it is named with the threshold
+        it is measured against.
+        """
+        if not score.has_data:
+            return "no data: nothing was measured at this point"
+        seen = f"{score.observed:.4g} vs baseline {score.expected:.4g}"
+        if score.warming:
+            return f"{seen}; still learning the baseline (warm-up), no verdict yet"
         way = "up" if score.deviation >= 0 else "down"
+        verdict = "a change" if score.value >= 0.5 else "not yet a change"
         return (
-            f"sustained shift {way}: {score.observed:.4g} vs baseline {score.expected:.4g}, "
-            f"cumulative {abs(score.deviation):.1f} sigma"
+            f"sustained shift {way}: {seen}, cumulative {abs(score.deviation):.1f} sigma "
+            f"against a change threshold of {self.threshold:g} ({verdict})"
         )

@@ -169,7 +169,7 @@ class EnsembleDetector:
         self._why: list[float] = [0.0, 0.0, 0.0]
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if value != value or weight <= 0.0:
+        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
             return NO_DATA
         self._count += 1
         level = self._level
@@ -254,6 +254,20 @@ class EnsembleDetector:
         drove the score.
         """
         return self._spread
+
+    def usual_at(self, t: float) -> tuple[float, float]:
+        """``(expected, spread)`` of the daily profile alone at ``t``; NaN before it is ready
+        or for a time of day it has not seen yet.
+
+        The ensemble judges each point against whichever baseline has the smaller spread
+        overall, and a flat level whose spread collapsed over a night of zeros can win the
+        morning ramp it has never seen. A caller that must not page on what happens every day
+        at this hour asks the profile directly."""
+        seasonal = self._seasonal
+        if not seasonal.ready:
+            return math.nan, math.nan
+        expected = seasonal.expected(t)
+        return (expected, seasonal.spread()) if expected == expected else (math.nan, math.nan)
 
     def explain(self, score: Score) -> str:
         """One line a responder can read: seen vs expected, by which baseline, at which scale."""

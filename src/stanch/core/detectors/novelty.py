@@ -72,7 +72,13 @@ class SequenceNovelty:
         return int((value - self._lo) / span * (self.levels - 1) + 0.5)
 
     def update(self, value: float) -> float:
-        """Novelty of ``value`` in [0, 1], then remember it."""
+        """Novelty of ``value`` in [0, 1], then remember it.
+
+        A value that is not finite (NaN, +-inf) is no measurement: it scores 0 and is not
+        learned, because one infinity would stretch the running range to infinity for good.
+        """
+        if not math.isfinite(value):
+            return 0.0
         q = self.level(value)
         history = self._history
         levels = self.levels

@@ -108,7 +108,7 @@ class ErrorBurstDetector:
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
         """``value`` is the number of errors among ``weight`` served requests."""
-        if weight <= 0.0 or value != value:
+        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
             return NO_DATA
         self._errors.append(value)
         self._served.append(weight)
@@ -140,3 +140,31 @@ class ErrorBurstDetector:
         keep = 1.0 - self.alpha
         self._ew_errors = self._ew_errors * keep + errors
         self._ew_served = self._ew_served * keep + served
+
+    def explain(self, score: Score) -> str:
+        """One line a responder can read: the error ratio over the window vs the learned one, and
+        how unlikely that many errors are by chance (the verdict is a Poisson tail, so odds say
+        more than a z-score)."""
+        if not score.has_data:
+            return "no data: no request was served at this point"
+        seen = (
+            f"error ratio {score.observed:.2%} over the last {self.window} points "
+            f"vs baseline {score.expected:.2%}"
+        )
+        if score.warming:
+            return f"{seen}; still learning the baseline ({self.warmup}-point warm-up), no verdict"
+        if score.value <= 0.0:
+            if score.observed < self.min_ratio:
+                return f"{seen}: under the {self.min_ratio:.0%} floor an error burst needs"
+            return (
+                f"{seen}: no burst (one needs at least {self.min_errors} errors in the window, "
+                f"more than chance explains at this traffic)"
+            )
+        # squash() is invertible: the surprise is -log10 of the burst's chance.
+        value = min(score.value, 1.0 - 1e-12)
+        surprise = self.threshold * value / (1.0 - value)
+        verdict = "an error burst" if score.value >= 0.5 else "not yet a burst"
+        return (
+            f"{seen}: that many errors happen by chance about once in 10^{surprise:.0f} "
+            f"(alarm at 1 in 10^{self.threshold:g}): {verdict}"
+        )

@@ -83,7 +83,7 @@ class RobustBaseline:
         return math.expm1(self._level) if self.log else self._level
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if value != value or weight <= 0.0:  # NaN: nothing was measured
+        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
             return NO_DATA
         x = math.log1p(max(value, 0.0)) if self.log else value
         if self._count == 0:
@@ -131,3 +131,27 @@ class RobustBaseline:
             target = self._level + bounded * spread
         self._dev += alpha * (abs(target - self._level) - self._dev)
         self._level += alpha * (target - self._level)
+
+    def explain(self, score: Score) -> str:
+        """One line a responder can read: seen vs baseline, how many spreads apart, and why that
+        did or did not cross the alarm level (direction and relative-change floor included,
+        because those are what silence a large z)."""
+        if not score.has_data:
+            return "no data: nothing was measured at this point"
+        seen = f"{score.observed:.4g} vs baseline {score.expected:.4g}"
+        if score.warming:
+            return f"{seen}; still learning the baseline ({self.warmup}-point warm-up), no verdict"
+        way = "above" if score.deviation >= 0 else "below"
+        size = f"{abs(score.deviation):.1f} sigma {way}"
+        if score.value >= 0.5:
+            return f"{seen}: {size}, beyond the {self.threshold:g}-sigma alarm level"
+        watched = {Direction.UP: "above", Direction.DOWN: "below"}.get(self.direction, way)
+        if watched != way:
+            return f"{seen}: {size}, but only moves {watched} the baseline are anomalies here"
+        change = abs(score.observed - score.expected) / max(abs(score.expected), 1e-9)
+        if 0.0 < change < self.min_relative_change:
+            return (
+                f"{seen}: {size}, but a {change:.0%} change is under the "
+                f"{self.min_relative_change:.0%} that matters"
+            )
+        return f"{seen}: {size}, within the {self.threshold:g}-sigma alarm level"

@@ -196,7 +196,7 @@ class SeasonalBaseline:
             self._weekly[day] += alpha * (1.0 - self.rate) * self._step(mean - current)
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if value != value or weight <= 0.0:
+        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
             return NO_DATA
         expected, z = self.residual_z(t, value)
         warming = z != z or not self.ready
@@ -207,6 +207,10 @@ class SeasonalBaseline:
 
     def explain(self, score: Score) -> str:
         """One line a responder can read: what was seen against what this hour usually shows."""
+        if not score.has_data:
+            return "no data: nothing was measured at this point"
+        if score.warming:
+            return f"{score.observed:.4g} seen; still learning what is usual at this time of day"
         return (
             f"{score.observed:.4g} vs {score.expected:.4g} usual at this time of day, "
             f"z={score.deviation:+.1f}"

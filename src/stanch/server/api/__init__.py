@@ -11,6 +11,7 @@ from stanch.server.api import (
     ingest,
     reports,
     runbook,
+    silences,
     webhooks,
 )
 
@@ -21,6 +22,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     incidents.router,
     actions.router,
+    silences.router,
     runbook.router,
     config.router,
     admin.router,

@@ -17,6 +17,7 @@ from stanch.core.alerts import Alert
 from stanch.core.audit import AuditEntry, Problem
 from stanch.core.config import ConfigVersion
 from stanch.core.incidents import Incident, TimelineEntry
+from stanch.core.noise import Ended, MaintenanceWindow, Matcher, Silence, Suppression
 from stanch.store import StoredToken
 
 
@@ -243,6 +244,54 @@ class ChangeOut(BaseModel):
     ts: float
 
 
+class MatcherOut(BaseModel):
+    field: str = Field(description="service, route, kind, client, source or label:NAME")
+    op: str = Field(description='"=" (the glob matches) or "!=" (it does not)')
+    pattern: str = Field(description="A case-sensitive glob: * any run, ? one character")
+
+
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[MatcherOut]
+    starts_at: float
+    ends_at: float = Field(description="As planned; ended_at says when an expired one ended")
+    created_by: str
+    comment: str
+    status: str = Field(description="pending, active or expired")
+    ended_at: float | None = None
+    ended_by: str | None = Field(None, description='Who expired it ("" when it ran out)')
+
+
+class MaintenanceOut(BaseModel):
+    id: str
+    service: str
+    routes: list[str] = Field(description="Route globs covered (none: the whole service)")
+    weekly: bool
+    starts_at: float | None = Field(description="One-off windows only")
+    ends_at: float | None = Field(description="One-off windows only")
+    weekdays: list[int] = Field(description="Weekly windows: 0 = Monday .. 6 = Sunday (UTC)")
+    start_minute: int | None = Field(description="Weekly windows: minute of the day, UTC")
+    end_minute: int | None = Field(description="Weekly windows: before start = next day")
+    schedule: str = Field(description='Weekly windows, readable: "Mon 02:00-04:00 UTC"')
+    created_by: str
+    comment: str
+    status: str = Field(description="pending, active or expired")
+    ended_at: float | None = None
+    ended_by: str | None = None
+
+
+class SuppressionOut(BaseModel):
+    at: float
+    fingerprint: str
+    kind: str
+    service: str
+    route: str
+    reason: str
+    rule: str = Field(description="The silence, window, or inhibiting alert's fingerprint")
+    cause: str = Field(description="silence, maintenance or inhibition")
+    held: bool = Field(description="Still held back now (it pages if its reason ends)")
+
+
 # -- builders -------------------------------------------------------------------------------
 
 
@@ -357,3 +406,57 @@ def audit_entry_out(entry: AuditEntry) -> AuditEntryOut:
 
 def problem_out(problem: Problem) -> ProblemOut:
     return ProblemOut(seq=problem.seq, kind=problem.kind.value, message=problem.message)
+
+
+def matcher_out(matcher: Matcher) -> MatcherOut:
+    return MatcherOut(field=matcher.field, op=matcher.op, pattern=matcher.pattern)
+
+
+def silence_out(silence: Silence, now: float, ended: Ended | None = None) -> SilenceOut:
+    return SilenceOut(
+        id=silence.id,
+        matchers=[matcher_out(m) for m in silence.matchers],
+        starts_at=silence.starts_at,
+        ends_at=silence.ends_at,
+        created_by=silence.created_by,
+        comment=silence.comment,
+        status="expired" if ended else silence.status(now),
+        ended_at=ended.at if ended else None,
+        ended_by=ended.by if ended else None,
+    )
+
+
+def maintenance_out(
+    window: MaintenanceWindow, now: float, ended: Ended | None = None
+) -> MaintenanceOut:
+    return MaintenanceOut(
+        id=window.id,
+        service=window.service,
+        routes=list(window.routes),
+        weekly=window.weekly,
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        weekdays=sorted(set(window.weekdays)),
+        start_minute=window.start_minute if window.weekly else None,
+        end_minute=window.end_minute if window.weekly else None,
+        schedule=window.schedule(),
+        created_by=window.created_by,
+        comment=window.comment,
+        status="expired" if ended else window.status(now),
+        ended_at=ended.at if ended else None,
+        ended_by=ended.by if ended else None,
+    )
+
+
+def suppression_out(suppression: Suppression, held: bool) -> SuppressionOut:
+    return SuppressionOut(
+        at=suppression.at,
+        fingerprint=suppression.fingerprint,
+        kind=suppression.kind,
+        service=suppression.service,
+        route=suppression.route,
+        reason=suppression.reason,
+        rule=suppression.rule,
+        cause=suppression.cause,
+        held=held,
+    )

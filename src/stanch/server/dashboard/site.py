@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stanch.core.series import SeriesKey
 from stanch.core.windows import Point
 from stanch.server.context import ServerContext
-from stanch.server.dashboard import admin, forms, pages
+from stanch.server.dashboard import admin, forms, pages, silences
 from stanch.server.dashboard.history import SignalHistory
 from stanch.server.dashboard.render import STATIC, environment, render
 from stanch.server.dashboard.sessions import (
@@ -189,6 +189,7 @@ def build(dash: Dashboard) -> Starlette:
         *pages.ROUTES,
         *forms.ROUTES,
         *admin.ROUTES,
+        *silences.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

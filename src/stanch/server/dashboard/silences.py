@@ -1,0 +1,151 @@
+"""Silences, maintenance windows and the alerts they held back, with a responder's controls.
+
+The page shows what noise control is doing right now (so an operator looking for a missing
+page sees the silence that ate it), and lets responders add a silence or end one early.
+Each form does what the ``/api/v1/silences`` endpoints do, audited as ``dashboard.*``.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Final
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stanch.core.durations import parse_duration
+from stanch.core.errors import ValidationError
+from stanch.core.noise import (
+    MAX_COMMENT,
+    MAX_MATCHERS,
+    MAX_PATTERN,
+    MaintenanceWindow,
+    Matcher,
+    Silence,
+    parse_matcher,
+    resolve_span,
+    silence_to_dict,
+)
+from stanch.server.auth import Permission
+from stanch.server.dashboard.web import Done, FormError, View, field, form, page
+
+SUPPRESSED_SHOWN: Final = 50  # recent suppressions on the page; the API lists up to 1000
+ENDED_SHOWN: Final = 20
+MATCHERS_LIMIT: Final = MAX_MATCHERS * (MAX_PATTERN + 120)  # characters in the textarea
+DEFAULT_DURATION: Final = "2h"
+
+
+@page()
+async def noise_control(view: View) -> Response:
+    ctx = view.ctx
+    now = ctx.now()
+    noise = ctx.engine.noise
+    silences = sorted(
+        (s for s in noise.silences.values() if s.status(now) != "expired"),
+        key=lambda s: (s.starts_at, s.id),
+    )
+    windows = sorted(
+        (w for w in noise.windows.values() if w.status(now) != "expired"),
+        key=lambda w: (w.starts_at or 0.0, w.id),
+    )
+    return view.page(
+        "silences.html",
+        title="Silences",
+        silences=silences,
+        windows=windows,
+        ended=list(islice(reversed(noise.ended), ENDED_SHOWN)),
+        suppressed=list(islice(reversed(ctx.engine.suppressed), SUPPRESSED_SHOWN)),
+        held=set(ctx.engine.held),
+        default_duration=DEFAULT_DURATION,
+        max_comment=MAX_COMMENT,
+        matchers_limit=MATCHERS_LIMIT,
+    )
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """One ``field=glob`` or ``field!=glob`` per line; blank lines are skipped."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise FormError(400, "give at least one matcher, such as service=api")
+    if len(lines) > MAX_MATCHERS:
+        raise FormError(400, f"a silence has at most {MAX_MATCHERS} matchers")
+    matchers = []
+    for number, line in enumerate(lines, 1):
+        try:
+            matchers.append(parse_matcher(line))
+        except ValidationError as exc:
+            raise FormError(400, f"matcher {number}: {exc}") from None
+    return matchers
+
+
+@form(Permission.RESPOND)
+async def create_silence(view: View, fields: dict[str, str]) -> Done:
+    ctx = view.ctx
+    matchers = parse_matchers(field(fields, "matchers", limit=MATCHERS_LIMIT, required=True))
+    comment = field(fields, "comment", limit=MAX_COMMENT, required=True).strip()
+    duration_text = field(fields, "duration", limit=40).strip() or DEFAULT_DURATION
+    try:
+        duration_s = parse_duration(duration_text)
+    except ValueError as exc:
+        raise FormError(400, f"duration: {exc}") from None
+    now = ctx.now()
+    starts_at, ends_at = resolve_span(now, duration_s=duration_s)
+    silence = ctx.engine.add_silence(
+        matchers,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by=view.who.name,
+        comment=comment,
+        now=now,
+    )
+    ctx.audit.record(
+        view.who.actor,
+        "dashboard.silences.create",
+        silence.id,
+        after=silence_to_dict(silence),
+        why=comment,
+    )
+    what = ", ".join(str(m) for m in silence.matchers)
+    return Done(f"{silence.id} silences {what} for {duration_text}", "/silences")
+
+
+@form(Permission.RESPOND)
+async def expire_silence(view: View, fields: dict[str, str]) -> Done:
+    ctx = view.ctx
+    silence_id = view.request.path_params["silence_id"]
+    now = ctx.now()
+    ended = ctx.engine.expire_silence(silence_id, now=now, actor=view.who.name)
+    assert isinstance(ended.rule, Silence)
+    ctx.audit.record(
+        view.who.actor,
+        "dashboard.silences.expire",
+        silence_id,
+        before={"status": ended.rule.status(now)},
+        after={"status": "expired", "ended_at": now},
+    )
+    return Done(f"{silence_id} expired: what it held pages if still firing", "/silences")
+
+
+@form(Permission.RESPOND)
+async def expire_maintenance(view: View, fields: dict[str, str]) -> Done:
+    ctx = view.ctx
+    window_id = view.request.path_params["window_id"]
+    now = ctx.now()
+    ended = ctx.engine.expire_maintenance(window_id, now=now, actor=view.who.name)
+    assert isinstance(ended.rule, MaintenanceWindow)
+    ctx.audit.record(
+        view.who.actor,
+        "dashboard.maintenance.expire",
+        window_id,
+        before={"status": ended.rule.status(now)},
+        after={"status": "expired", "ended_at": now},
+    )
+    return Done(f"maintenance window {window_id} ended", "/silences")
+
+
+ROUTES = [
+    Route("/silences", noise_control, methods=["GET"]),
+    Route("/silences", create_silence, methods=["POST"]),
+    Route("/silences/{silence_id}/expire", expire_silence, methods=["POST"]),
+    Route("/maintenance/{window_id}/expire", expire_maintenance, methods=["POST"]),
+]
