@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,22 +30,26 @@ from stanch.evaluation.backtest import (
     Candidate,
     EventWindows,
     Fire,
+    PointOrder,
     backtest_events,
     backtest_file,
     backtest_points,
     matching_labels,
     render_markdown,
+    replay_warnings,
 )
 from stanch.evaluation.backtest_cli import backtest_app
 from stanch.evaluation.history import (
     Label,
     PointRecorder,
+    StorePointRecorder,
     load_labels,
     parse_time,
     read_events,
     read_points,
     sniff_format,
 )
+from stanch.store import Store
 
 S = DEMO_START
 DURATION_S = 1800.0
@@ -352,11 +357,15 @@ def test_result_metrics_count_fires_and_first_detections() -> None:
     candidate = Candidate("c")
     replayed = backtest_points([], [candidate], list(labels))[0]
     assert replayed.precision is None
-    assert replayed.recall == 0.0
-    result = dataclasses.replace(replayed, span_s=43_200.0, fires=fires)
+    assert replayed.recall is None  # nothing replayed: no label could have been detected
+    assert replayed.missed == []
+    assert replayed.unreplayed == list(labels)
+    result = dataclasses.replace(replayed, span_s=43_200.0, fires=fires, outside=frozenset({1}))
     assert (result.alerts, result.true_positives, result.false_positives) == (3, 2, 1)
     assert result.precision == pytest.approx(2 / 3)
     assert result.false_alarms_per_day == 2.0
+    assert result.recall == 0.0  # fires alone do not make detections: series rows do
+    assert result.missed == [labels[0]]
 
 
 def test_route_config_prefers_exact_keys_then_globs_in_order() -> None:
@@ -423,13 +432,107 @@ def test_runbook_actions_are_counted_per_alert(points: list[Point]) -> None:
     assert "| runbook action |" in render_markdown([result])
 
 
-def test_late_events_are_counted_and_dropped() -> None:
-    """Events older than the closed windows (beyond the lag) are counted as late."""
+def test_late_events_are_counted_beyond_the_skew_and_placed_within_it() -> None:
+    """An event more than max_skew_s older than a newer one is late (counted, and folded into
+    the next open window, as live); within the skew it still lands in its own window."""
     event = RequestEvent(100.2, "shop", "GET", "/a", 200, 0.01)
-    late = dataclasses.replace(event, ts=97.0)
-    stream = [event, dataclasses.replace(event, ts=103.5), late, dataclasses.replace(event, ts=104)]
-    result = backtest_events(stream, [Candidate("d")], [])[0]
-    assert (result.events, result.late) == (4, 1)
+    stream = [event, *(dataclasses.replace(event, ts=t) for t in (103.5, 97.0, 104.0))]
+    tight = backtest_events(stream, [Candidate("d")], [], max_skew_s=2.0)[0]
+    assert (tight.events, tight.late, tight.max_lateness_s) == (4, 1, 6.5)
+    assert "1 of 4 events (25.0%) came more than 2 s after" in replay_warnings(tight)[0]
+    default = backtest_events(stream, [Candidate("d")], [])[0]
+    assert (default.events, default.late) == (4, 0)
+    assert replay_warnings(default) == []
+    windows = EventWindows()
+    points = [p for batch in windows.batches(stream) for p in batch if p.key.route == "*"]
+    assert {p.t: p.requests for p in points if p.requests} == {
+        97.0: 1,
+        100.0: 1,
+        103.0: 1,
+        104.0: 1,
+    }
+
+
+def _skewed(items: list[float], jitter: list[float]) -> list[float]:
+    """``items`` reordered so that none comes more than max(jitter) after a larger one."""
+    return [
+        t
+        for _, t in sorted(
+            zip((t + j for t, j in zip(items, jitter, strict=True)), items, strict=True)
+        )
+    ]
+
+
+@given(
+    st.lists(st.floats(0.0, 120.0, allow_nan=False), min_size=1, max_size=60).flatmap(
+        lambda ts: st.tuples(
+            st.just(sorted(ts)), st.lists(st.floats(0.0, 9.99), min_size=len(ts), max_size=len(ts))
+        )
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_events_shuffled_within_the_skew_close_into_the_sorted_points(
+    case: tuple[list[float], list[float]],
+) -> None:
+    """Events out of order by less than max_skew_s give exactly the points of sorted events."""
+    times, jitter = case
+    routes = ["/a", "/b"]
+
+    def stream(order: list[float]) -> list[RequestEvent]:
+        return [
+            RequestEvent(
+                t, "shop", "GET", routes[int(t * 7) % 2], 200 + 300 * (int(t) % 2), 0.01 + t / 1000
+            )
+            for t in order
+        ]
+
+    def close(events: list[RequestEvent]) -> tuple[list[Point], int]:
+        windows = EventWindows(max_skew_s=10.0)
+        return [p for batch in windows.batches(events) for p in batch], windows.late
+
+    sorted_points, _ = close(stream(times))
+    shuffled_points, late = close(stream(_skewed(times, jitter)))
+    assert late == 0
+    assert shuffled_points == sorted_points
+
+
+@given(
+    st.lists(st.integers(0, 60), min_size=1, max_size=60).flatmap(
+        lambda ts: st.tuples(
+            st.just(sorted(ts)), st.lists(st.floats(0.0, 4.99), min_size=len(ts), max_size=len(ts))
+        )
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_points_shuffled_within_the_skew_replay_in_window_order(
+    case: tuple[list[int], list[float]],
+) -> None:
+    """PointOrder gives the windows of points out of order by < max_skew_s in time order,
+    each whole; a window already released takes no more points (late, dropped)."""
+    times, jitter = case
+    points = [
+        Point(SeriesKey("shop", f"GET /{i}"), float(t), 1.0, 1, 1, 0, 0, 0.1, 0.1, 0.1)
+        for i, t in enumerate(times)
+    ]
+    by_t = {p.key: p.t for p in points}
+    order = PointOrder(max_skew_s=5.0)
+    jittered = sorted(
+        zip(
+            (p.t + j for p, j in zip(points, jitter, strict=True)),
+            range(len(points)),
+            points,
+            strict=True,
+        )
+    )
+    batches = list(order.batches(p for _, _, p in jittered))
+    assert order.late == 0
+    assert [b[0].t for b in batches] == sorted({float(t) for t in times})
+    assert sorted(p.key.route for b in batches for p in b) == sorted(p.key.route for p in points)
+    assert all(by_t[p.key] == b[0].t for b in batches for p in b)
+    tight = PointOrder(max_skew_s=0.0)
+    (only,) = tight.batches(reversed(points))  # the newest window; every older one is late
+    assert [p.t for p in only] == [float(t) for t in times if t == times[-1]]
+    assert tight.late == len(points) - len(only)
 
 
 def test_points_must_match_the_detection_interval(points: list[Point]) -> None:
@@ -535,3 +638,124 @@ def test_cli_backtest_reports_bad_input_with_exit_2(
     assert expected in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, ValueError)
+
+
+# --------------------------------------------------------------------------- history problems
+
+
+def labels_file(path: Path, labels: list[Label]) -> Path:
+    rows = [{k: v for k, v in dataclasses.asdict(lb).items() if v} for lb in labels]
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+def test_cli_warns_about_reversed_history_and_says_how_to_fix_it(
+    events: list[RequestEvent], tmp_path: Path
+) -> None:
+    """A reversed events file (``tac``) exits 0 but says, on the terminal, that nearly every
+    event came late, why, and how to sort the file; the flood it hides is not "missed"."""
+    first_minutes = [e for e in events if e.ts < S + 300]
+    history = write_lines(
+        tmp_path / "rev.jsonl", [json.dumps(event_row(e)) for e in reversed(first_minutes)]
+    )
+    labels = labels_file(tmp_path / "labels.json", LABELS)
+    result = CliRunner().invoke(backtest_app, ["backtest", str(history), "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "% of the history is out of time order (a reversed or unsorted file?)" in text
+    assert f"jq -c -s 'sort_by(.ts)[]' {history} > sorted.jsonl" in text
+    assert "came more than 30 s after a newer one" in text
+    assert "2 labeled incident(s) lie outside the replayed history" in text
+    assert "missed:" not in text
+
+
+def test_cli_refuses_history_without_rows(tmp_path: Path) -> None:
+    """An empty history file is an error naming it (exit 2), for backtest and tune alike."""
+    history = write_lines(tmp_path / "e.jsonl", [""])
+    labels = labels_file(tmp_path / "labels.json", LABELS)
+    for command in ("backtest", "tune"):
+        result = CliRunner().invoke(backtest_app, [command, str(history), "--labels", str(labels)])
+        assert result.exit_code == 2, result.output
+        assert f"{history}:1: (file): no events to replay" in " ".join(result.output.split())
+
+
+def test_labels_outside_the_history_are_reported_apart(points: list[Point]) -> None:
+    """A label the replayed span cannot contain is neither detected nor missed: recall and the
+    report leave it out, and a warning names it."""
+    tomorrow = Label("shop", S + 86_400.0, S + 86_500.0, name="tomorrow")
+    result = backtest_points(points[:20_000], [Candidate("d")], [*LABELS, tomorrow])[0]
+    assert result.outside == frozenset({2})
+    assert result.unreplayed == [tomorrow]
+    assert tomorrow not in result.missed
+    assert result.recall == len(result.detections) / 2
+    warning = replay_warnings(result)[-1]
+    assert warning.startswith("1 labeled incident(s) lie outside the replayed history")
+    assert warning.endswith(": tomorrow.")
+    report = render_markdown([result])
+    assert "Outside the replayed history (not scored): tomorrow" in report
+    assert "> **Warning:** 1 labeled incident(s)" in report
+
+
+def test_duplicated_points_are_counted_and_dropped(points: list[Point]) -> None:
+    """A points file that repeats windows replays them once and says how many it dropped."""
+    head = points[:700]
+    result = backtest_points([*head, *head[-7:]], [Candidate("d")], [])[0]
+    assert (result.points, result.duplicates, result.rows) == (700, 7, 707)
+    assert "7 points repeated a series' window already replayed" in replay_warnings(result)[0]
+
+
+def test_cli_backtest_from_the_store_matches_the_file(points: list[Point], tmp_path: Path) -> None:
+    """``--db`` replays the points StorePointRecorder wrote: the same report as a file of
+    them; ``--since``/``--until`` select windows, and an empty selection is an error."""
+    head = [p for p in points if p.t < S + 1200.0]  # the flood, not the checkout burst
+    url = f"sqlite:///{tmp_path / 'stanch.db'}"
+    with Store.open(url) as store, StorePointRecorder(store) as recorder:
+        recorder.write(head)  # the engine writes a step at a time; one call is quicker here
+    with PointRecorder(tmp_path / "points.jsonl") as recorder:
+        recorder.write(head)
+    labels = labels_file(tmp_path / "labels.json", LABELS)
+    reports = {}
+    for name, source in (("file", [str(tmp_path / "points.jsonl")]), ("db", ["--db", url])):
+        report = tmp_path / f"{name}.md"
+        result = CliRunner().invoke(
+            backtest_app,
+            ["backtest", *source, "--labels", str(labels), "--markdown", str(report)],
+        )
+        assert result.exit_code == 0, result.output
+        reports[name] = report.read_text(encoding="utf-8")
+    assert reports["db"] == reports["file"]
+    assert "Outside the replayed history (not scored): shop POST /checkout" in reports["db"]
+    before_flood = datetime.fromtimestamp(FLOOD.start - 60, UTC).isoformat()
+    args = ["backtest", "--db", url, "--labels", str(labels)]
+    result = CliRunner().invoke(backtest_app, [*args, "--until", before_flood])
+    assert result.exit_code == 0, result.output
+    assert "2 labeled incident(s) lie outside" in " ".join(result.output.split())
+    result = CliRunner().invoke(backtest_app, [*args, "--since", str(S + 7200)])
+    assert result.exit_code == 2
+    assert f"{url}: no points to replay from" in " ".join(result.output.split())
+    assert "it holds 2026-11-25T09:00:00Z to 2026-11-25T09:19:59Z" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["HISTORY", "--db", "DB"], "give a history file or --db URL (one of them)"),
+        ([], "give a history file or --db URL (one of them)"),
+        (["HISTORY", "--since", "1h"], "--since and --until select points of --db"),
+        (["--db", "nowhere.db"], "nowhere.db: no Stanch database there (--db)"),
+        (["--db", "DB", "--since", "soon"], "--since soon: expected an ISO-8601 time"),
+        (["--db", "DB", "--since", "20", "--until", "10"], "--until 10 is not after --since 20"),
+    ],
+)
+def test_cli_history_options_are_checked(tmp_path: Path, extra: list[str], expected: str) -> None:
+    """Conflicting or bad history options end with exit 2 and a message, no traceback."""
+    history = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT])
+    db = f"sqlite:///{tmp_path / 'stanch.db'}"
+    Store.open(db).close()
+    labels = labels_file(tmp_path / "labels.json", [])
+    swap = {"HISTORY": str(history), "DB": db, "nowhere.db": str(tmp_path / "nowhere.db")}
+    args = ["backtest", *(swap.get(a, a) for a in extra), "--labels", str(labels)]
+    result = CliRunner().invoke(backtest_app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output

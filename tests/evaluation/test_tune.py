@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +20,20 @@ from stanch.core.windows import Point
 from stanch.demo.scenario import DEMO_START
 from stanch.demo.synthetic import synthetic_events
 from stanch.demo.traffic import Flood, TrafficProfile
-from stanch.evaluation.backtest import Candidate, EventWindows, backtest_points
+from stanch.evaluation.backtest import BacktestResult, Candidate, EventWindows, backtest_points
 from stanch.evaluation.backtest_cli import backtest_app
-from stanch.evaluation.history import Label, PointRecorder
+from stanch.evaluation.history import Label, PointRecorder, StorePointRecorder
 from stanch.evaluation.tune import (
     Proposal,
+    Sweep,
     load_detection_config,
     make_sweep,
     parse_detection_config,
     propose,
     render_detection_config,
+    required_days,
 )
+from stanch.store import Store
 
 S = DEMO_START
 FLOOD = Flood("scraper-7", "GET", "/search?q=lamp", S + 900, S + 1140, multiplier=20.0)
@@ -125,6 +131,14 @@ def test_rendered_config_reads_back_unchanged() -> None:
         ("detection:\n  routes: [1]\n", ":2: detection.routes: expected a mapping"),
         ("other: 1\n", ":1: detection: expected a mapping"),
         ("detection: [\n", ":2: (yaml):"),
+        (
+            "detection:\n  defaults:\n    burn_short_s: 2h\n    burn_long_s: 1h\n",
+            ":2: detection.defaults: burn_short_s",
+        ),
+        (
+            "detection:\n  routes:\n    'GET /a':\n      burn_short_s: 2h\n",
+            ":3: detection.routes.GET /a: burn_short_s",
+        ),
     ],
 )
 def test_bad_detection_config_names_line_and_field(text: str, expected: str) -> None:
@@ -200,6 +214,56 @@ def test_signals_without_evidence_keep_their_settings(points: list[Point]) -> No
     assert all(s.reason.startswith("no labeled incident; kept") for s in login)
 
 
+STRICT = DetectionConfig(spike_threshold=13.0, latency_threshold=13.0, fire_after=5)
+STRICT_GRID = {**GRID, "spike_threshold": (4.0, 13.0), "latency_threshold": (4.0, 13.0)}
+
+
+@pytest.fixture(scope="module")
+def strict_replay(points: list[Point]) -> tuple[Sweep, list[BacktestResult]]:
+    """Settings too strict for the flood, replayed with a sweep that could loosen them."""
+    sweep = make_sweep(Candidate("strict", STRICT), grid=STRICT_GRID, fire_after=(1, 5))
+    before_burst = [p for p in points if p.t < BURST[0]]  # the flood is all this needs
+    return sweep, backtest_points(before_burst, sweep.candidates, LABELS)
+
+
+def test_short_history_never_lowers_a_setting(
+    strict_replay: tuple[Sweep, list[BacktestResult]],
+) -> None:
+    """23 minutes cannot show 0.5 false alarms/day is met (that takes 6 days): the evidence
+    for lower thresholds is reported, and the settings in use are kept."""
+    sweep, results = strict_replay
+    proposal = propose(sweep, results, budget=0.5)
+    assert required_days(0.5) == 6.0
+    assert (proposal.can_loosen, proposal.required_days) == (False, 6.0)
+    assert proposal.proposed == dataclasses.replace(proposal.current, name="proposed")
+    search = {s.kind: s for s in proposal.signals if s.route == "GET /search"}
+    spike = search[AlertKind.TRAFFIC_SPIKE]
+    assert (spike.current, spike.proposed, spike.fire_after) == (13.0, 13.0, 5)
+    assert spike.held
+    assert spike.reason.startswith("kept: 0.02 days of history cannot show that 0.5 false")
+    assert "would lower spike_threshold to 4 and fire_after to 1" in spike.reason
+    assert all(
+        s.proposed >= s.current and s.fire_after >= s.current_fire_after for s in proposal.signals
+    )
+
+
+def test_long_enough_history_may_lower_settings(
+    strict_replay: tuple[Sweep, list[BacktestResult]],
+) -> None:
+    """The same evidence over (a pretended) week may lower them: the flood is found sooner."""
+    sweep, results = strict_replay
+    week = [dataclasses.replace(r, span_s=7 * 86_400.0) for r in results]
+    proposal = propose(sweep, week, budget=0.5)
+    assert proposal.can_loosen
+    assert not proposal.held
+    spike = next(
+        s for s in proposal.signals if (s.route, s.kind) == ("GET /search", AlertKind.TRAFFIC_SPIKE)
+    )
+    assert (spike.proposed, spike.fire_after) == (4.0, 1)
+    assert required_days(10.0) == 1.0  # never under a day: the daily cycle
+    assert required_days(0.0) == math.inf
+
+
 @pytest.mark.integration
 def test_default_grid_tunes_default_settings_within_budget(points: list[Point]) -> None:
     """The full default grid (28 candidates) keeps recall and the budget from the defaults."""
@@ -227,7 +291,10 @@ def test_cli_tune_prints_a_diff_and_writes_the_proposal(
         encoding="utf-8",
     )
     config = tmp_path / "detection.yaml"
-    config.write_text(render_detection_config(TWITCHY, {}), encoding="utf-8")
+    written = "# ours: keep this comment\ndetection:\n  defaults:\n    fire_after: 1  # eager\n"
+    written += "    spike_threshold: 2\n    latency_threshold: 2.0\nnotify: {channel: ops}\n"
+    config.write_text(written, encoding="utf-8")
+    assert load_detection_config(config) == (TWITCHY, {})
     out = tmp_path / "proposed.yaml"
     args = ["tune", str(history), "--labels", str(labels), "--config", str(config)]
     result = CliRunner().invoke(
@@ -241,6 +308,19 @@ def test_cli_tune_prints_a_diff_and_writes_the_proposal(
         proposal.proposed.defaults,
         dict(proposal.proposed.routes),
     )
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# ours: keep this comment\n")
+    assert text.endswith("notify: {channel: ops}\n")
+    assert "warning: only 0.02 days of history" in " ".join(result.output.split())
+    if shutil.which("patch"):  # the printed diff applies to the user's file and gives --out
+        diff = result.output[result.output.index(f"--- {config}") :]
+        diff = diff[: diff.rindex("\n", 0, diff.index(" candidates over ")) + 1]
+        (tmp_path / "p.diff").write_text(diff, encoding="utf-8")
+        run = subprocess.run(
+            ["patch", str(config), str(tmp_path / "p.diff")], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert config.read_text(encoding="utf-8") == text
 
 
 @pytest.mark.parametrize(
@@ -268,3 +348,23 @@ def test_cli_tune_reports_bad_input_with_exit_2(
     )
     assert result.exit_code == 2, result.output
     assert expected in " ".join(result.output.split())
+
+
+def test_cli_tune_reads_history_from_the_store(points: list[Point], tmp_path: Path) -> None:
+    """``stanch tune --db`` tunes on the points the engine recorded, like on a file."""
+    url = f"sqlite:///{tmp_path / 'stanch.db'}"
+    with Store.open(url) as store, StorePointRecorder(store) as recorder:
+        recorder.write([p for p in points if p.t < BURST[0]])
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(
+        f"- {{service: shop, route: GET /search, start: {FLOOD.start}, end: {FLOOD.end}}}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "detection.yaml"
+    config.write_text(render_detection_config(TWITCHY, {}), encoding="utf-8")
+    args = ["tune", "--db", url, "--labels", str(labels), "--config", str(config)]
+    result = CliRunner().invoke(backtest_app, [*args, *GRID_ARGS, "--fire-after", "1,3"])
+    assert result.exit_code == 0, result.output
+    assert f"--- {config}" in result.output
+    assert "+    GET /search:\n+      spike_threshold: 6.0\n" in result.output
+    assert "only 0.02 days of history" in " ".join(result.output.split())

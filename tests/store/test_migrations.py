@@ -32,9 +32,9 @@ def test_upgrade_from_empty_matches_the_models(url: str) -> None:
 
 
 def test_head_is_the_latest_revision() -> None:
-    """The migrations form one line whose head is 0002 (update this when adding a revision)."""
+    """The migrations form one line whose head is 0003 (update this when adding a revision)."""
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0002"]
+    assert script.get_heads() == ["0003"]
     assert Path(script.dir, "script.py.mako").is_file()
 
 
@@ -54,7 +54,7 @@ def test_alembic_commands_work_from_a_url(tmp_path: Path) -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn)
-            assert context.get_current_revision() == "0002"
+            assert context.get_current_revision() == "0003"
             assert list(compare_metadata(context, Base.metadata)) == []
     finally:
         engine.dispose()

@@ -5,18 +5,26 @@ Both commands live on :data:`backtest_app`; the top-level CLI registers them as 
     app.command("backtest")(backtest_command)
     app.command("tune")(tune_command)
 
-Bad input (a missing file, a bad row, a bad setting) ends with exit code 2 and one message
-naming the file and line; never a traceback.
+History is a file (events or points) or, with ``--db``, a time range of the points the engine
+recorded in the store (``StorePointRecorder``).
+
+Bad input (a missing file, a bad row, a bad setting, history without a row) ends with exit code
+2 and one message naming the file and line; never a traceback. What the scores cannot show is
+said after them, as warnings on stderr: rows that came too late for their window (with how to
+fix an unsorted file), labels outside the replayed history, and history too short for ``tune``
+to lower any threshold.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -25,31 +33,40 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from stanch.core.durations import parse_duration
 from stanch.core.errors import RunbookError, StanchError
 from stanch.core.runbook import Runbook, load_runbook
 from stanch.evaluation.backtest import (
+    DEFAULT_MAX_SKEW_S,
     DEFAULT_SLACK_S,
     SERIES_COLUMNS,
     SUMMARY_COLUMNS,
     BacktestResult,
     Candidate,
     backtest_file,
+    backtest_points,
     render_markdown,
+    replay_warnings,
+    require_history,
     series_row,
     summary_row,
 )
-from stanch.evaluation.history import Label, load_labels
+from stanch.evaluation.config_edit import edited_config_text
+from stanch.evaluation.history import Label, load_labels, parse_time
 from stanch.evaluation.tune import (
     DEFAULT_BUDGET,
     DEFAULT_FIRE_AFTER,
     TUNED,
     Proposal,
     coerce_setting,
+    config_diff,
     load_detection_config,
     make_sweep,
     propose,
 )
+from stanch.store import Store
 
 backtest_app = typer.Typer(
     help="Replay recorded history against labeled incidents: score and tune the detectors.",
@@ -67,7 +84,10 @@ class HistoryFormat(StrEnum):
 
 
 HistoryArg = typer.Argument(
-    ..., help="JSONL request events, or CSV / JSONL metric points (see stanch.evaluation.history)."
+    None,
+    help="JSONL request events, or CSV / JSONL metric points (see stanch.evaluation.history); "
+    "or none, with --db.",
+    show_default=False,
 )
 LabelsOption = typer.Option(..., "--labels", help="Labeled incidents, YAML or JSON.")
 FormatOption = typer.Option(None, "--format", help="History format (default: guessed).")
@@ -77,11 +97,67 @@ ConfigOption = typer.Option(
 SlackOption = typer.Option(
     DEFAULT_SLACK_S, "--slack", min=0.0, help="Seconds before a label's start that still count."
 )
+DbOption = typer.Option(
+    None,
+    "--db",
+    help="Replay the points recorded in this store (database URL or SQLite path) instead of a "
+    "file.",
+)
+SinceOption = typer.Option(
+    None,
+    "--since",
+    help="With --db: first window to replay: ISO-8601, epoch seconds, or a duration before "
+    "now ('72h').",
+)
+UntilOption = typer.Option(
+    None, "--until", help="With --db: replay windows starting before this (same forms as --since)."
+)
+MaxSkewOption = typer.Option(
+    DEFAULT_MAX_SKEW_S,
+    "--max-skew",
+    min=0.0,
+    help="Seconds a row may come after a newer one and still count in its own window.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Where the replayed rows come from: a file, or a time range of the store's points."""
+
+    path: Path | None = None
+    db: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.path) if self.path is not None else f"--db {self.db}"
+
+    @property
+    def sort_hint(self) -> str:
+        if self.path is None:
+            return ""
+        name = shlex.quote(str(self.path))
+        if name.lower().endswith(".csv"):
+            return f"(head -n 1 {name} && tail -n +2 {name} | sort -t, -k1,1g) > sorted.csv"
+        return f"jq -c -s 'sort_by(.ts)[]' {name} > sorted.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    labels: list[Label]
+    current: Candidate
+    config_name: str
+    config_text: str | None  # the settings file as written, for an applicable diff
 
 
 def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(2)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[bold yellow]warning:[/] {escape(message)}")
 
 
 def _guard(call: Callable[[], T]) -> T:
@@ -96,6 +172,8 @@ def _guard(call: Callable[[], T]) -> T:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
     except ValueError as exc:  # a setting the detectors refuse
         _fail(str(exc))
+    except SQLAlchemyError as exc:  # an unreachable or foreign database
+        _fail(f"database: {str(exc.orig if hasattr(exc, 'orig') else exc).strip()[:300]}")
 
 
 def _need(path: Path | None, what: str) -> None:
@@ -103,15 +181,109 @@ def _need(path: Path | None, what: str) -> None:
         _fail(f"{path}: no such {what} file")
 
 
-def _inputs(history: Path, labels: Path, config: Path | None) -> tuple[list[Label], Candidate, str]:
-    _need(history, "history")
+def _history(path: Path | None, db: str | None, since: str | None, until: str | None) -> History:
+    """The history the options name: exactly one of a file and --db."""
+    if (path is None) == (db is None):
+        _fail("give a history file or --db URL (one of them)")
+    if path is not None:
+        if since is not None or until is not None:
+            _fail("--since and --until select points of --db; a file is replayed whole")
+        _need(path, "history")
+        return History(path=path)
+    assert db is not None
+    url = db if "://" in db else f"sqlite:///{db}"
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        sqlite_path = Path(url.removeprefix("sqlite:///"))
+        if not sqlite_path.is_file():
+            _fail(f"{sqlite_path}: no Stanch database there (--db)")
+    now = time.time()  # the CLI's own clock: only for --since/--until given as durations
+    bounds = [_when(option, text, now) for option, text in (("--since", since), ("--until", until))]
+    if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+        _fail(f"--until {until} is not after --since {since}")
+    return History(db=url, since=bounds[0], until=bounds[1])
+
+
+def _when(option: str, text: str | None, now: float) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        _fail(f"{option} {text}: expected an ISO-8601 time, epoch seconds or a duration ('72h')")
+
+
+def _inputs(labels: Path, config: Path | None) -> Inputs:
     _need(labels, "labels")
     _need(config, "detector settings")
     loaded = _guard(lambda: load_labels(labels))
     if config is None:
-        return loaded, Candidate("current"), "defaults"
+        return Inputs(loaded, Candidate("current"), "defaults", None)
     defaults, routes = _guard(lambda: load_detection_config(config))
-    return loaded, Candidate("current", defaults, routes), str(config)
+    text = _guard(lambda: config.read_text(encoding="utf-8"))  # as written: BOM, CRLF and all
+    return Inputs(loaded, Candidate("current", defaults, routes), str(config), text)
+
+
+def _replay(
+    history: History,
+    candidates: Sequence[Candidate],
+    labels: Sequence[Label],
+    *,
+    fmt: HistoryFormat | None,
+    runbook: Runbook | None = None,
+    slack: float,
+    max_skew: float,
+) -> list[BacktestResult]:
+    """Replay ``history`` (exit 2 with a message when it holds nothing to replay)."""
+    if history.path is not None:
+        path = history.path
+        return _guard(
+            lambda: backtest_file(
+                path,
+                candidates,
+                labels,
+                fmt=fmt.value if fmt else None,
+                runbook=runbook,
+                slack_s=slack,
+                max_skew_s=max_skew,
+            )
+        )
+    assert history.db is not None
+    url = history.db
+
+    def from_store() -> list[BacktestResult]:
+        with Store.open(url) as store:
+            points = store.read_points(since=history.since, until=history.until)
+            try:
+                results = backtest_points(
+                    points, candidates, labels, runbook=runbook, slack_s=slack, max_skew_s=max_skew
+                )
+            finally:
+                points.close()
+            if results[0].points == 0:
+                span = store.points_span()
+                held = f"it holds {_utc(span[0])} to {_utc(span[1])}" if span else "it holds none"
+                asked = " ".join(
+                    f"{name} {_utc(value)}"
+                    for name, value in (("from", history.since), ("before", history.until))
+                    if value is not None
+                )
+                require_history(results, f"{url}: no points to replay {asked or 'at all'}; {held}")
+            return results
+
+    return _guard(from_store)
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_warnings(result: BacktestResult, history: History) -> None:
+    for warning in replay_warnings(result, sort_hint=history.sort_hint):
+        _warn(warning)
 
 
 def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
@@ -181,14 +353,17 @@ def proposal_table(proposal: Proposal) -> Table:
     for i, column in enumerate(("route", "kind", "threshold", "fire_after", "found", "FA/day")):
         table.add_column(column, justify="left" if i < 3 else "right")
     for s in proposal.signals:
-        if s.current == s.proposed and not s.detected and s.budget_met:
+        if s.current == s.proposed and not s.detected and s.budget_met and not s.held:
             continue
         fa = f"{s.current_false_alarms_per_day:.2f} → {s.false_alarms_per_day:.2f}"
+        wants = f" [yellow](wants {s.wanted:g})[/]" if s.wanted is not None else ""
+        fire_wants = s.wanted_fire_after
         table.add_row(
             escape(s.route),
             s.kind.value,
-            f"{s.param} {s.current:g} → {s.proposed:g}",
-            f"{s.current_fire_after} → {s.fire_after}",
+            f"{s.param} {s.current:g} → {s.proposed:g}{wants}",
+            f"{s.current_fire_after} → {s.fire_after}"
+            + (f" [yellow](wants {fire_wants})[/]" if fire_wants is not None else ""),
             f"{s.detected}/{s.labels}" if s.labels else "—",
             fa if s.budget_met else f"[red]{fa}[/]",
         )
@@ -206,7 +381,7 @@ def _speed(result: BacktestResult, wall: float) -> str:
 
 @backtest_app.command("backtest")
 def backtest_command(
-    history: Path = HistoryArg,
+    history: Path | None = HistoryArg,
     labels: Path = LabelsOption,
     fmt: HistoryFormat | None = FormatOption,
     config: Path | None = ConfigOption,
@@ -222,26 +397,30 @@ def backtest_command(
     slack: float = SlackOption,
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown report."),
     details: bool = typer.Option(False, "--details", help="Per-series rows for every candidate."),
+    db: str | None = DbOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    max_skew: float = MaxSkewOption,
 ) -> None:
-    """Score detector settings on recorded history: precision, recall, false alarms per day
-    and time to detect, per candidate."""
+    """Score detector settings on recorded history (a file, or the store's points with --db):
+    precision, recall, false alarms per day and time to detect, per candidate."""
     started = time.perf_counter()
-    loaded, current, _ = _inputs(history, labels, config)
+    source = _history(history, db, since, until)
+    inputs = _inputs(labels, config)
     _need(runbook, "runbook")
     book: Runbook | None = _guard(lambda: load_runbook(runbook)) if runbook else None
     try:
-        candidates = grid_candidates(current, parse_grid(grid or []))
+        candidates = grid_candidates(inputs.current, parse_grid(grid or []))
     except ValueError as exc:
         _fail(str(exc))
-    results = _guard(
-        lambda: backtest_file(
-            history,
-            candidates,
-            loaded,
-            fmt=fmt.value if fmt else None,
-            runbook=book,
-            slack_s=slack,
-        )
+    results = _replay(
+        source,
+        candidates,
+        inputs.labels,
+        fmt=fmt,
+        runbook=book,
+        slack=slack,
+        max_skew=max_skew,
     )
     wall = time.perf_counter() - started
     console.print(results_table(results))
@@ -256,11 +435,12 @@ def backtest_command(
     if markdown is not None:
         _guard(lambda: markdown.write_text(render_markdown(results), encoding="utf-8"))
         console.print(f"wrote {escape(str(markdown))}")
+    _print_warnings(results[0], source)
 
 
 @backtest_app.command("tune")
 def tune_command(
-    history: Path = HistoryArg,
+    history: Path | None = HistoryArg,
     labels: Path = LabelsOption,
     fmt: HistoryFormat | None = FormatOption,
     config: Path | None = ConfigOption,
@@ -281,32 +461,68 @@ def tune_command(
         help="fire_after values to try.",
     ),
     slack: float = SlackOption,
+    db: str | None = DbOption,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    max_skew: float = MaxSkewOption,
 ) -> None:
     """Propose thresholds per route and signal that keep false alarms within the budget, and
-    print them as a diff of the detector settings."""
+    print them as a diff that applies to --config (``patch`` or ``git apply``).
+
+    Thresholds are only lowered from history long enough to show the budget is met."""
     started = time.perf_counter()
-    loaded, current, current_name = _inputs(history, labels, config)
+    source = _history(history, db, since, until)
+    inputs = _inputs(labels, config)
     try:
         fires = [int(coerce_setting("fire_after", int(v))) for v in fire_after.split(",")]
-        sweep = make_sweep(current, grid=parse_grid(grid or []), fire_after=fires)
+        sweep = make_sweep(inputs.current, grid=parse_grid(grid or []), fire_after=fires)
     except (ValueError, StanchError) as exc:
         _fail(f"--fire-after {fire_after}: {exc}" if isinstance(exc, ValueError) else str(exc))
-    results = _guard(
-        lambda: backtest_file(
-            history, sweep.candidates, loaded, fmt=fmt.value if fmt else None, slack_s=slack
-        )
+    results = _replay(
+        source, sweep.candidates, inputs.labels, fmt=fmt, slack=slack, max_skew=max_skew
     )
     proposal = propose(sweep, results, budget=budget)
     wall = time.perf_counter() - started
     console.print(proposal_table(proposal))
     console.print(results_table([proposal.baseline, proposal.result]))
     after_name = str(out) if out is not None else "proposed"
-    diff = proposal.diff(before_name=current_name, after_name=after_name)
+    if inputs.config_text is None:
+        after_text = proposal.yaml()
+        diff = proposal.diff(before_name=inputs.config_name, after_name=after_name)
+    else:
+        before_text = inputs.config_text
+        proposed = (proposal.proposed.defaults, proposal.proposed.routes)
+        after_text = _guard(
+            lambda: edited_config_text(before_text, proposed, filename=inputs.config_name)
+        )
+        diff = config_diff(
+            before_text, after_text, before_name=inputs.config_name, after_name=after_name
+        )
     if diff:
         sys.stdout.write(diff)
     else:
         console.print("No change proposed: the current settings are already the choice.")
     console.print(f"{len(sweep.candidates)} candidates over " + _speed(results[0], wall))
     if out is not None:
-        _guard(lambda: out.write_text(proposal.yaml(), encoding="utf-8"))
+        _guard(lambda: out.write_text(after_text, encoding="utf-8"))
         console.print(f"wrote {escape(str(out))}")
+    _print_warnings(results[0], source)
+    if not proposal.can_loosen:
+        _warn(_short_history(proposal))
+
+
+def _short_history(proposal: Proposal) -> str:
+    thresholds = sum(s.wanted is not None for s in proposal.signals)
+    routes = len({s.route for s in proposal.signals if s.wanted_fire_after is not None})
+    would = (
+        f" The evidence alone would have lowered {thresholds} threshold(s) and fire_after on "
+        f'{routes} route(s): the table\'s "wants".'
+        if thresholds or routes
+        else ""
+    )
+    return (
+        f"only {proposal.history_days:.2f} days of history: too short to show that "
+        f"{proposal.budget:g} false alarms/day per route+kind is met (with no false alarm in d "
+        f"days, rates up to 3/d a day are still plausible), so no threshold or fire_after was "
+        f"lowered. Lowering needs {proposal.required_days:g} days or more.{would}"
+    )

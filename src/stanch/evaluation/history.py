@@ -18,7 +18,8 @@ Three file formats, all read as streams (one row in memory at a time):
   columns: ``enforced`` (requests Stanch answered itself, default 0), ``interval`` (seconds,
   default the reader's), and in JSONL ``clients`` (``{"client-007": [requests, errors,
   enforced]}``). A file needs a row per series per interval, zero rows included: silence is
-  a signal, and a missing row is not silence. :class:`PointRecorder` writes this format.
+  a signal, and a missing row is not silence. :class:`PointRecorder` writes this format;
+  :class:`StorePointRecorder` writes the same fields to the store's ``points`` table.
 - **Labels**, YAML or JSON: a list of labeled incidents::
 
       - service: shop
@@ -52,9 +53,15 @@ from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.series import SERVICE_WIDE, SeriesKey
 from stanch.core.windows import ClientStats, Point
+from stanch.store import Store
+from stanch.store.points import DEFAULT_MAX_CLIENTS, top_clients
 
 MAX_LINE_BYTES: Final = 1024 * 1024
 MAX_LABEL_BYTES: Final = 1024 * 1024
+#: How long the store keeps points: long enough for ``stanch tune`` to show a 0.5/day budget
+#: met (6 days, see ``tune.required_days``), short enough to bound the table (rows per day:
+#: series x 86,400 / interval).
+DEFAULT_RETENTION_S: Final = 7 * 86_400.0
 _EVENT_FIELDS: Final = ("ts", "service", "method", "route", "status", "latency_s")
 _POINT_FIELDS: Final = ("ts", "service", "route", "requests", "errors", "p50", "p95", "p99")
 _LABEL_FIELDS: Final = frozenset({"service", "route", "kind", "start", "end", "name"})
@@ -422,10 +429,7 @@ class PointRecorder:
         if point.enforced:
             row["enforced"] = point.enforced
         if point.clients:
-            top = sorted(point.clients.items(), key=lambda kv: (-kv[1].requests, kv[0]))
-            row["clients"] = {
-                c: [s.requests, s.errors, s.enforced] for c, s in top[: self.max_clients]
-            }
+            row["clients"] = top_clients(point.clients, self.max_clients)
         return row
 
     def close(self) -> None:
@@ -444,6 +448,56 @@ class PointRecorder:
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+class StorePointRecorder:
+    """:class:`PointRecorder`'s interface over the store's ``points`` table, with retention.
+
+    ``write(points)`` is one short transaction (``Store.write_points``: an INSERT of one row
+    per point, idempotent per series and window). Retention is enforced in the same call, on
+    domain time rather than the wall clock: once every ``prune_every_s`` of point time, points
+    older than ``retention_s`` behind the newest written are deleted (one DELETE on the
+    indexed ``ts``). The store stays open: its owner closes it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        retention_s: float = DEFAULT_RETENTION_S,
+        prune_every_s: float = 3600.0,
+    ) -> None:
+        if retention_s <= 0 or prune_every_s <= 0:
+            raise ValueError("retention_s and prune_every_s must be positive")
+        self.store = store
+        self.max_clients = max_clients
+        self.retention_s = retention_s
+        self.prune_every_s = prune_every_s
+        self._pruned_at = -math.inf
+        self._closed = False
+
+    def write(self, points: list[Point]) -> None:
+        if self._closed:
+            raise ValueError("store recorder is closed")
+        if not points:
+            return
+        self.store.write_points(points, max_clients=self.max_clients)
+        newest = max(point.t for point in points)
+        if newest - self._pruned_at >= self.prune_every_s:
+            self.store.prune_points(newest - self.retention_s)
+            self._pruned_at = newest
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- labels

@@ -36,13 +36,19 @@ hysteresis see only their own series and threshold, candidate ``i`` sets the ``i
 - when nothing meets the budget, the least sensitive setting is proposed, flagged;
 - ``fire_after`` is one per route, so the route's signals are chosen under each value and the
   value with the most signals in budget, then most incidents found, fastest, fewest false
-  alarms wins (ties keep the value in use).
+  alarms wins (ties keep the value in use);
+- nothing is loosened (no threshold or ``fire_after`` lowered) from history shorter than
+  :func:`required_days`: with no false alarm in ``d`` days, rates up to ``3 / d`` a day are
+  still plausible (the 95% Poisson bound, "rule of three"), so only ``d >= 3 / budget`` shows
+  a budget is met; and never under one day, which would miss the daily cycle's quiet night
+  and morning ramp. Tightening needs no such wait: false alarms seen are evidence enough.
 
 A value every replayed route agrees on becomes the default (routes outside the history then
-take it too: the diff shows it); a route that resolves to its choice needs no entry. The
-proposal is scored by recombining the replayed results (exact, as above), and rendered in the
-same normal form as the current file, so the unified diff holds only what changed (comments
-in the current file are not carried over).
+take it too: the diff shows it; from short history, only a raised default is taken); a route
+that resolves to its choice needs no entry. The proposal is scored by recombining the replayed
+results (exact, as above). ``stanch tune --config`` writes it into the user's own file
+(:mod:`stanch.evaluation.config_edit`), so its diff applies with ``patch``; without a file,
+:meth:`Proposal.diff` compares normal forms (:func:`render_detection_config`).
 """
 
 from __future__ import annotations
@@ -87,6 +93,9 @@ DEFAULT_GRID: Final[dict[str, tuple[float, ...]]] = {
 }
 DEFAULT_FIRE_AFTER: Final = (1, 2, 3, 5)
 DEFAULT_BUDGET: Final = 0.5
+#: With no false alarm in ``d`` days, the 95% upper bound of the rate is about ``3 / d``.
+ZERO_EVENT_BOUND: Final = 3.0
+MIN_HISTORY_DAYS: Final = 1.0
 
 _FIELDS: Final = {f.name: f.type for f in fields(DetectionConfig)}
 _AT_LEAST_ZERO: Final = frozenset(
@@ -176,17 +185,23 @@ def parse_detection_config(
                 raise fail((*path, str(name)), str(exc)) from None
         return out
 
-    try:
-        defaults = DetectionConfig(**settings(("detection", "defaults"), section.get("defaults")))
-        routes_raw = section.get("routes") or {}
-        if not isinstance(routes_raw, dict):
-            raise fail(("detection", "routes"), "expected a mapping of route key -> settings")
-        routes = {
-            str(route): replace(defaults, **settings(("detection", "routes", str(route)), value))
-            for route, value in routes_raw.items()
-        }
-    except TypeError as exc:  # a setting the dataclass refused
-        raise fail(("detection",), str(exc)) from None
+    def build(
+        path: tuple[str, ...], value: object, base: DetectionConfig | None
+    ) -> DetectionConfig:
+        given = settings(path, value)
+        try:
+            return DetectionConfig(**given) if base is None else replace(base, **given)
+        except (TypeError, ValueError) as exc:  # a setting, or a combination, it refused
+            raise fail(path, str(exc)) from None
+
+    defaults = build(("detection", "defaults"), section.get("defaults"), None)
+    routes_raw = section.get("routes") or {}
+    if not isinstance(routes_raw, dict):
+        raise fail(("detection", "routes"), "expected a mapping of route key -> settings")
+    routes = {
+        str(route): build(("detection", "routes", str(route)), value, defaults)
+        for route, value in routes_raw.items()
+    }
     return defaults, routes
 
 
@@ -216,34 +231,55 @@ def _line_of(root: yaml.Node | None, path: tuple[str, ...]) -> int:
     return line
 
 
+def setting_names() -> tuple[str, ...]:
+    """Every DetectionConfig setting, in declaration order (the order files are written in)."""
+    return tuple(_FIELDS)
+
+
+def normal_section(
+    defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
+) -> dict[str, Any]:
+    """The ``detection`` section in normal form: every default spelled out, route entries as
+    their differences from the defaults."""
+    base = {name: getattr(defaults, name) for name in _FIELDS}
+    return {
+        "defaults": base,
+        "routes": {
+            route: {n: getattr(c, n) for n in _FIELDS if getattr(c, n) != base[n]}
+            for route, c in routes.items()
+        },
+    }
+
+
 def render_detection_config(
     defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
 ) -> str:
-    """The configuration in normal form: every default spelled out, route entries as their
-    differences from the defaults. ``parse_detection_config`` reads it back unchanged."""
-    base = {name: getattr(defaults, name) for name in _FIELDS}
-    doc = {
-        "detection": {
-            "defaults": base,
-            "routes": {
-                route: {n: getattr(c, n) for n in _FIELDS if getattr(c, n) != base[n]}
-                for route, c in routes.items()
-            },
-        }
-    }
+    """The configuration in normal form (see :func:`normal_section`), as a whole file.
+    ``parse_detection_config`` reads it back unchanged."""
+    doc = {"detection": normal_section(defaults, routes)}
     return _HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
 
 
 def config_diff(before: str, after: str, *, before_name: str, after_name: str) -> str:
-    """A unified diff between two rendered configurations ("" when they are the same)."""
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=before_name,
-            tofile=after_name,
-        )
+    """A unified diff from ``before`` to ``after`` ("" when they are the same) that ``patch``
+    and ``git apply`` take: a last line without a newline is marked as such."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=before_name,
+        tofile=after_name,
     )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def required_days(budget: float) -> float:
+    """Days of history needed before a budget of ``budget`` false alarms a day can be shown
+    met, and so before any setting is made more sensitive (``inf`` for a zero budget)."""
+    if budget <= 0:
+        return math.inf
+    return max(MIN_HISTORY_DAYS, ZERO_EVENT_BOUND / budget)
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -330,6 +366,14 @@ class SignalProposal:
     median_ttd: float | None
     budget_met: bool
     reason: str
+    #: What the evidence alone would have lowered the threshold / the route's fire_after to,
+    #: when the history was too short to allow it (None: nothing held back).
+    wanted: float | None = None
+    wanted_fire_after: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.wanted is not None or self.wanted_fire_after is not None
 
     @property
     def changed(self) -> bool:
@@ -346,6 +390,18 @@ class Proposal:
     baseline: BacktestResult
     result: BacktestResult
     budget: float
+    history_days: float = math.inf
+    required_days: float = 0.0
+
+    @property
+    def can_loosen(self) -> bool:
+        """Whether the history was long enough to lower thresholds (see :func:`required_days`)."""
+        return self.history_days >= self.required_days
+
+    @property
+    def held(self) -> tuple[SignalProposal, ...]:
+        """Signals the evidence would have made more sensitive, kept as they are."""
+        return tuple(s for s in self.signals if s.held)
 
     def yaml(self) -> str:
         return render_detection_config(self.proposed.defaults, self.proposed.routes)
@@ -391,6 +447,8 @@ def propose(
     if len(results) != len(sweep.candidates):
         raise ValueError("results must match the sweep's candidates one to one")
     days = results[0].days
+    needed = required_days(budget)
+    can_loosen = days >= needed
     cells = [_cells(r) for r in results]
     current = sweep.current
     now: dict[str, _Choice] = {}
@@ -402,11 +460,24 @@ def propose(
             sweep.fire_after.index(config.fire_after),
             {k: sweep.index_of(p, getattr(config, p)) for k, p in TUNED.items()},
         )
-        chosen[route] = _choose(route, sweep, cells, now[route], days, budget)
+        chosen[route] = _choose(route, sweep, cells, now[route], days, budget, can_loosen)
         (f_now, i_now), (f, i_new) = now[route], chosen[route]
+        # What the evidence alone would choose; differs only when loosening is refused.
+        free = (
+            chosen[route]
+            if can_loosen
+            else _choose(route, sweep, cells, now[route], days, budget, True)
+        )
         for kind, param in TUNED.items():
             was = cells[f_now * sweep.size + i_now[kind]][(route, kind)]
             new = cells[f * sweep.size + i_new[kind]][(route, kind)]
+            reason = _reason(was, new, i_new[kind] == i_now[kind], days, budget)
+            wanted = sweep.value(param, free[1][kind]) if free[1][kind] < i_now[kind] else None
+            wanted_fire_after = sweep.fire_after[free[0]] if free[0] < f_now else None
+            if not can_loosen and (wanted is not None or wanted_fire_after is not None):
+                reason = _held_reason(param, wanted, wanted_fire_after, days, budget)
+            else:
+                wanted = wanted_fire_after = None
             signals.append(
                 SignalProposal(
                     route=route,
@@ -425,7 +496,9 @@ def propose(
                     if new.detections
                     else None,
                     budget_met=_per_day(new.false_positives, days) <= budget,
-                    reason=_reason(was, new, i_new[kind] == i_now[kind], days, budget),
+                    reason=reason,
+                    wanted=wanted,
+                    wanted_fire_after=wanted_fire_after,
                 )
             )
     targets: dict[str, DetectionConfig] = {}
@@ -433,7 +506,7 @@ def propose(
         changes: dict[str, Any] = {TUNED[k]: sweep.value(TUNED[k], i) for k, i in picks.items()}
         changes["fire_after"] = sweep.fire_after[f]
         targets[route] = replace(current.config_for(route), **changes)
-    proposed = _settle(current, targets)
+    proposed = _settle(current, targets, can_loosen=can_loosen)
     baseline = Candidate("current", current.defaults, current.routes)
     return Proposal(
         current=current,
@@ -442,6 +515,8 @@ def propose(
         baseline=_recombine(baseline, sweep, results, now),
         result=_recombine(proposed, sweep, results, chosen),
         budget=budget,
+        history_days=days,
+        required_days=needed,
     )
 
 
@@ -452,15 +527,23 @@ def _choose(
     now: _Choice,
     days: float,
     budget: float,
+    can_loosen: bool,
 ) -> _Choice:
     """The route's fire_after and thresholds: each kind picked under each fire_after, then
     the fire_after with the most kinds in budget, most incidents found, fastest, fewest false
-    alarms (ties keep the one in use, then the smaller)."""
+    alarms (ties keep the one in use, then the smaller). Without ``can_loosen``, no value
+    below the one in use is considered."""
     best: tuple[tuple[Any, ...], _Choice] | None = None
-    for f in range(len(sweep.fire_after)):
+    for f in range(0 if can_loosen else now[0], len(sweep.fire_after)):
         column = [cells[f * sweep.size + i] for i in range(sweep.size)]
         picks = {
-            kind: _pick([c[(route, kind)] for c in column], now[1][kind], days, budget)
+            kind: _pick(
+                [c[(route, kind)] for c in column],
+                now[1][kind],
+                days,
+                budget,
+                lowest=0 if can_loosen else now[1][kind],
+            )
             for kind in TUNED
         }
         picked = [column[i][(route, kind)] for kind, i in picks.items()]
@@ -479,15 +562,20 @@ def _choose(
     return best[1]
 
 
-def _settle(current: Candidate, targets: Mapping[str, DetectionConfig]) -> Candidate:
+def _settle(
+    current: Candidate, targets: Mapping[str, DetectionConfig], *, can_loosen: bool = True
+) -> Candidate:
     """The fewest entries that give each route its target: a value every route agrees on
     becomes the default, and a route that then resolves to its target needs no entry.
-    Entries for routes not replayed are kept as they are (their effective values too)."""
+    Entries for routes not replayed are kept as they are (their effective values too).
+    Without ``can_loosen`` no default is lowered: routes outside the history would take it."""
     defaults = current.defaults
     for param in ("fire_after", *TUNED.values()):
         agreed = {getattr(t, param) for t in targets.values()}
         if len(agreed) == 1:
-            defaults = replace(defaults, **{param: agreed.pop()})
+            value = agreed.pop()
+            if can_loosen or value >= getattr(defaults, param):
+                defaults = replace(defaults, **{param: value})
     routes = dict(current.routes)
     for route, target in targets.items():
         others = {r: c for r, c in routes.items() if r != route}
@@ -502,9 +590,14 @@ def _per_day(count: int, days: float) -> float:
     return count / days if days > 0 else 0.0
 
 
-def _pick(options: list[_Cell], now: int, days: float, budget: float) -> int:
-    """The index of the chosen threshold among ``options`` (ordered by sensitivity)."""
-    feasible = [i for i, c in enumerate(options) if _per_day(c.false_positives, days) <= budget]
+def _pick(options: list[_Cell], now: int, days: float, budget: float, *, lowest: int = 0) -> int:
+    """The index of the chosen threshold among ``options`` (ordered by sensitivity), at
+    ``lowest`` or above."""
+    feasible = [
+        i
+        for i, c in enumerate(options)
+        if i >= lowest and _per_day(c.false_positives, days) <= budget
+    ]
     if not feasible:
         return len(options) - 1
     if any(options[i].detections for i in feasible):
@@ -518,6 +611,19 @@ def _pick(options: list[_Cell], now: int, days: float, budget: float) -> int:
             ),
         )
     return min(feasible, key=lambda i: (abs(i - now), -i))
+
+
+def _held_reason(
+    param: str, wanted: float | None, wanted_fire_after: int | None, days: float, budget: float
+) -> str:
+    """Why a setting the evidence would have made more sensitive was kept."""
+    lowered = [f"{param} to {wanted:g}"] if wanted is not None else []
+    if wanted_fire_after is not None:
+        lowered.append(f"fire_after to {wanted_fire_after}")
+    return (
+        f"kept: {days:.2f} days of history cannot show that {budget:g} false alarms/day is met "
+        f"(needs {required_days(budget):g}); the evidence alone would lower {' and '.join(lowered)}"
+    )
 
 
 def _reason(now: _Cell, new: _Cell, kept: bool, days: float, budget: float) -> str:

@@ -156,7 +156,18 @@ class ServerContext:
         try:
             runbook, text, source = _initial_runbook(store, settings)
             now = clock() - settings.step_lag_s
-            engine = Engine(store, runbook, config=engine_config, now=now)
+            recorder = None
+            if settings.history_days > 0:  # for `stanch backtest --db` and `stanch tune --db`
+                from stanch.evaluation.history import StorePointRecorder
+
+                recorder = StorePointRecorder(store, retention_s=settings.history_days * 86_400)
+            engine = Engine(
+                store,
+                runbook,
+                config=engine_config,
+                now=now,
+                record=recorder.write if recorder else None,
+            )
             for service in store.config_services():
                 engine.add_config_store(_inferred_config_store(store, service))
             ctx = cls(settings, store, engine, clock=clock, owns_store=True)

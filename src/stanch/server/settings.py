@@ -63,12 +63,15 @@ class Settings:
     run_loop: bool = True  # tests drive ServerContext.step themselves
     webhooks: tuple[WebhookTarget, ...] = ()  # outgoing notifications (STANCH_WEBHOOKS, JSON)
     public_url: str = ""  # where people reach this server, for links in notifications
+    history_days: float = 7.0  # closed points kept in the store for backtests; 0: none kept
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0:
             raise ValidationError("interval must be positive")
         if self.step_lag_s < 0:
             raise ValidationError("step lag must not be negative")
+        if not 0 <= self.history_days <= 3650:
+            raise ValidationError("history days must be between 0 and 3650")
         if min(self.max_body_bytes, self.max_decoded_bytes, self.ingest_capacity) < 1:
             raise ValidationError("body limits and ingest capacity must be positive")
         unknown = sorted(set(self.webhook_secrets) - set(WEBHOOK_SOURCES))
@@ -93,6 +96,7 @@ class Settings:
             "ingest_capacity": ("STANCH_INGEST_CAPACITY", int),
             "report_quiet_s": ("STANCH_REPORT_QUIET", float),
             "public_url": ("STANCH_PUBLIC_URL", str),
+            "history_days": ("STANCH_HISTORY_DAYS", float),
         }
         for name, (var, kind) in simple.items():
             raw = env.get(var)

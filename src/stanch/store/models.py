@@ -213,3 +213,30 @@ class SourceStateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     doc: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+# -- recorded history (revision 0003) --------------------------------------------------------
+
+ROUTE = String(1000)  # "METHOD /template"; longer routes are not recorded (see Store.write_points)
+
+
+class PointRow(Base):
+    """One closed window of one series, as ``PointRecorder`` writes it to JSONL: what
+    ``stanch backtest --db`` replays. The key is (ts, service, route), so writing a window
+    again changes nothing and reading a time range in order needs no other index; rows older
+    than the retention are deleted by ``Store.prune_points``."""
+
+    __tablename__ = "points"
+
+    ts: Mapped[float] = mapped_column(Double, primary_key=True)  # the window's start
+    service: Mapped[str] = mapped_column(ID, primary_key=True)
+    route: Mapped[str] = mapped_column(ROUTE, primary_key=True)  # or "*": the whole service
+    interval: Mapped[float] = mapped_column(Double)
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    enforced: Mapped[int] = mapped_column(Integer)
+    p50: Mapped[float | None] = mapped_column(Double)  # NULL: no latency measured
+    p95: Mapped[float | None] = mapped_column(Double)
+    p99: Mapped[float | None] = mapped_column(Double)
+    # The heaviest clients: {"client-007": [requests, errors, enforced]}, or NULL for none.
+    clients: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,4 +1,5 @@
-"""The store: where incidents, actions, policies, configuration history and changes persist.
+"""The store: where incidents, actions, policies, configuration history, changes and recorded
+points persist (the points: :mod:`.points`).
 
 A port with a SQLAlchemy adapter: the engine and the CLI talk to :class:`Store` in domain
 objects, never in rows. It runs on one SQLite file (the single-service setup, where ``stanch
@@ -49,13 +50,14 @@ from stanch.store.models import (
     PostmortemRow,
     TimelineRow,
 )
+from stanch.store.points import PointStore
 
 DEFAULT_URL = "sqlite:///stanch.db"
 
 E = TypeVar("E", bound=StrEnum)
 
 
-class Store(ControlPlaneStore):
+class Store(ControlPlaneStore, PointStore):
     """Persistence for one Stanch deployment. Open with :meth:`open`; close when done."""
 
     def __init__(self, engine: Engine) -> None:
