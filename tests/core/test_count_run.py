@@ -85,3 +85,14 @@ def test_z_is_finite_and_never_negative(points: list[tuple[float, float, float, 
         assert z >= 0.0
         if observed >= expected:
             assert z == 0.0
+
+
+def test_without_hold_the_run_follows_a_declining_expectation() -> None:
+    """For the daily profile, a decline is the known shape of the day: followed, not held."""
+    held, following = DeficitRun(), DeficitRun(hold=False)
+    for i in range(60):
+        expected = max(1.0, 10.0 - i)
+        held.push(0.0, expected, 1.0, 1.0)
+        following.push(0.0, expected, 1.0, 1.0)
+    assert following.z == pytest.approx(math.sqrt(54.0 + 51.0))  # 10..2, then 1 x 51
+    assert held.z == pytest.approx(math.sqrt(600.0))  # 10 x 60

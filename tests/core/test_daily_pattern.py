@@ -63,3 +63,22 @@ def test_a_daytime_outage_still_pages(shape: object) -> None:
     assert [a.kind for a in later] == [AlertKind.TRAFFIC_DROP]
     assert OUTAGE[0] <= later[0].started_at
     assert later[0].updated_at - OUTAGE[0] <= 5 * STEP
+
+
+def test_a_quiet_route_dying_on_its_second_day_still_pages() -> None:
+    """Once the daily profile knows the hour, the missing requests are counted against it: a
+    2 req/s route silent at 06:00 on day 2 pages within minutes (the profile's verdict on each
+    point alone must not throw the run's evidence away)."""
+    rng = random.Random(3)
+    step = 10.0
+    monitor = SeriesMonitor(KEY, DetectionConfig(interval_s=step))
+    dead = T0 + 30 * 3600
+    fired: list[Alert] = []
+    for i in range(int(31 * 3600 / step)):
+        t = T0 + i * step
+        n = 0 if t >= dead else max(0, round(rng.gauss(2 * step, math.sqrt(2 * step))))
+        point = make_point(KEY, float(t), n, interval=step)
+        fired += [a for a in monitor.observe(point, point) if a.status is AlertStatus.FIRING]
+    late = [a for a in fired if a.started_at >= dead - 60]
+    assert [a.kind for a in late] == [AlertKind.TRAFFIC_DROP]
+    assert late[0].updated_at - dead <= 300

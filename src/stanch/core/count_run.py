@@ -31,9 +31,12 @@ class DeficitRun:
     """Requests missing over the current run of points under the expectation."""
 
     STATE: ClassVar[tuple[str, ...]] = ("missing", "variance", "reference")
-    __slots__ = ("missing", "reference", "variance")
+    __slots__ = ("hold", "missing", "reference", "variance")
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold: bool = True) -> None:
+        # hold=False for an expectation that does not learn from the silence itself (the
+        # daily profile): its decline is the known shape of the day, to follow, not to hold.
+        self.hold = hold
         self.missing = 0.0  # expected minus observed requests over the run
         self.variance = 0.0
         self.reference = 0.0  # the expected rate when the run began (req/s)
@@ -48,10 +51,14 @@ class DeficitRun:
             return 0.0
         if self.variance == 0.0:
             self.reference = expected
-        held = max(expected, self.reference)
+        held = max(expected, self.reference) if self.hold else expected
         self.missing += (held - observed) * interval
         self.variance += max(held, 1.0) * interval * max(dispersion, 1.0)
         return self.z
+
+    def reset(self) -> None:
+        """End the run (its expectation is unknown for this point)."""
+        self.missing = self.variance = self.reference = 0.0
 
     @property
     def z(self) -> float:

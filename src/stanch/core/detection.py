@@ -197,6 +197,7 @@ class SeriesMonitor:
         self._share = _ShareWindow(config.points(30.0))
         self._news = NewsGate(gated=config.detector == "ensemble")
         self._run = DeficitRun()  # requests missing over the current run under expectation
+        self._usual_run = DeficitRun(hold=False)  # the same, under the daily profile
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
@@ -215,6 +216,7 @@ class SeriesMonitor:
             "latency": snapshot(self.latency),
             "news": snapshot(self._news),
             "run": snapshot(self._run),
+            "usual_run": snapshot(self._usual_run),
             "share": snapshot(self._share),
             "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
         }
@@ -228,6 +230,7 @@ class SeriesMonitor:
             restore(self.latency, data.get("latency", {}))
             restore(self._news, data.get("news", {}))
             restore(self._run, data.get("run", {}))
+            restore(self._usual_run, data.get("usual_run", {}))
         restore(self.errors, data.get("errors", {}))
         restore(self.burn, data.get("burn", {}))
         restore(self._share, data.get("share", {}))
@@ -332,14 +335,6 @@ class SeriesMonitor:
             spread = _point_spread(self.rate)
             limit = abs(change) / poisson
             deviation = math.copysign(min(abs(raw.deviation), limit), raw.deviation)
-            # A run of points all under the expectation adds up: a quiet route that stays
-            # silent becomes a drop once sqrt(rate * seconds) passes the threshold, however
-            # small each point's own surprise (see core.count_run). Deficits only: after an
-            # outage the baseline has sagged, and the traffic coming back is no spike.
-            dispersion = (spread / poisson) ** 2 if spread == spread else 1.0
-            run_z = -self._run.push(point.rate, raw.expected, point.interval, dispersion)
-            if run_z < min(deviation, 0.0):
-                deviation = strength = run_z
             # What happens every day at this hour is no anomaly, whichever baseline the
             # ensemble judged by (a level that slept through a night of zeros wakes up to
             # the morning ramp): when the daily profile knows this time of day and finds the
@@ -350,6 +345,21 @@ class SeriesMonitor:
                 usual_z = (point.rate - usual) / max(usual_spread, floor)
                 if abs(usual_z) < abs(deviation):
                     deviation = strength = usual_z
+            # A run of points all under the expectation adds up: a quiet route that stays
+            # silent becomes a drop once sqrt(rate * seconds) passes the threshold, however
+            # small each point's own surprise (see core.count_run). Judged against the daily
+            # profile once it knows this hour (the night's silence is expected), else against
+            # the ensemble's expectation. Deficits only: after an outage the baseline has
+            # sagged, and the traffic coming back is no spike.
+            dispersion = (spread / poisson) ** 2 if spread == spread else 1.0
+            run_z = -self._run.push(point.rate, raw.expected, point.interval, dispersion)
+            if usual == usual:
+                usual_dispersion = usual_spread**2 * point.interval / max(usual, 1.0)
+                run_z = -self._usual_run.push(point.rate, usual, point.interval, usual_dispersion)
+            else:
+                self._usual_run.reset()
+            if run_z < min(deviation, 0.0):
+                deviation = strength = run_z
             rate = replace(raw, deviation=deviation)
             self.spreads["rate"] = max(spread, poisson)
         relative = abs(change) / max(raw.expected, 1e-9)
