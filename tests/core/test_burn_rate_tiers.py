@@ -308,23 +308,54 @@ def test_detection_yaml_sets_every_tier() -> None:
 
 def test_a_ticket_escalates_to_a_page_when_the_burn_turns_fast() -> None:
     """The open SLO alert of a slow burn (a SEV4 ticket) becomes a page, same alert, once a
-    fast tier fires too; it does not go back to a ticket while it stays open."""
+    fast tier fires too; when the fast burn stops the page resolves and, the slow burn going
+    on, a ticket is filed again."""
     config = DetectionConfig(interval_s=300.0)
     route = SeriesKey("shop", "POST /checkout")
     monitor = SeriesMonitor(route, config)
     day = 288
-    severities: list[Severity] = []
+    firing: list[tuple[float, Severity]] = []
+    changes = []
     for i in range(4 * day):
         errors = 12 if i < 3 * day else 150  # 2 % failing, then 25 %
         if i >= 3 * day + 24:
             errors = 12  # back to the slow burn after two hours
         point = make_point(route, i * 300.0, 600, errors=errors if i >= day else 0, interval=300.0)
-        monitor.observe(point, point)
+        changes += [c for c in monitor.observe(point, point) if c.kind is AlertKind.SLO_BURN]
         alert = monitor.firing.get(AlertKind.SLO_BURN)
         if alert is not None:
-            severities.append(alert.severity)
-    assert severities[0] is Severity.SEV4
-    assert Severity.SEV1 in severities
-    first_page = severities.index(Severity.SEV1)
-    assert all(s is Severity.SEV1 for s in severities[first_page:])
+            firing.append((alert.started_at, alert.severity))
+    assert firing[0][1] is Severity.SEV4
+    paged = [started for started, severity in firing if severity is Severity.SEV1]
+    assert paged
+    assert set(paged) == {firing[0][0]}  # escalated in place: the ticket's own alert
+    assert [(c.status, c.severity) for c in changes] == [
+        (AlertStatus.FIRING, Severity.SEV4),
+        (AlertStatus.RESOLVED, Severity.SEV1),
+        (AlertStatus.FIRING, Severity.SEV4),
+    ]
     assert monitor.firing[AlertKind.SLO_BURN].explanation.startswith("SLO burn rate: burning")
+
+
+def test_a_page_clears_soon_after_the_fix_and_leaves_no_ticket_behind() -> None:
+    """After an hour of total failure the ticket tier burns for hours (its 6 h window
+    remembers); the page must still resolve once no page tier burns (the 30 min window), and
+    that remembered burn must not file a ticket of its own."""
+    config = DetectionConfig(interval_s=60.0)
+    route = SeriesKey("shop", "POST /checkout")
+    monitor = SeriesMonitor(route, config)
+    hour = 60
+    fix = 73 * hour
+    changes = []
+    for i in range(fix + 8 * hour):
+        errors = 100 if 72 * hour <= i < fix else 0
+        point = make_point(route, i * 60.0, 100, errors=errors, interval=60.0)
+        changes += [c for c in monitor.observe(point, point) if c.kind is AlertKind.SLO_BURN]
+        if i == fix + 2 * hour:
+            assert monitor.burn.value_of(pages=False) >= 0.5  # the ticket tier still burns
+    assert [(c.status, c.severity) for c in changes] == [
+        (AlertStatus.FIRING, Severity.SEV1),
+        (AlertStatus.RESOLVED, Severity.SEV1),
+    ]
+    assert changes[1].ended_at is not None
+    assert changes[1].ended_at - fix * 60.0 <= 3600

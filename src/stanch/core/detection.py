@@ -198,6 +198,8 @@ class SeriesMonitor:
         self._news = NewsGate(gated=config.detector == "ensemble")
         self._run = DeficitRun()  # requests missing over the current run under expectation
         self._usual_run = DeficitRun(hold=False)  # the same, under the daily profile
+        self._ticket_covered = False  # a page cleared while the ticket tier still burns
+        self._escalated = False  # the open SLO page began as a ticket
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
@@ -254,6 +256,8 @@ class SeriesMonitor:
         scores = self._score(point)
         changes: list[Alert] = []
         for kind, score in scores.items():
+            if kind is AlertKind.SLO_BURN and score.has_data and not score.warming:
+                score = self._burn_for_gate(score)
             self.last_scores[kind] = score
             # The run of bad points starts at the *start* of the first bad window: the onset.
             gate = self._gates[kind]
@@ -269,6 +273,11 @@ class SeriesMonitor:
             elif edge is Edge.CLEARED and current is not None:
                 del self.firing[kind]
                 changes.append(current.resolve(t))
+                if kind is AlertKind.SLO_BURN and current.severity > Severity.SEV4:
+                    # The burn the outage left behind is the page's; a slow burn that was
+                    # there before it (an escalated ticket) files its ticket again.
+                    self._ticket_covered = not self._escalated
+                    self._escalated = False
             elif current is not None and score.has_data and not score.warming:
                 updated = replace(current, updated_at=t, observed=score.observed, score=score.value)
                 if kind is AlertKind.SLO_BURN:
@@ -276,6 +285,7 @@ class SeriesMonitor:
                     # an open page stays one until it clears).
                     now_severity = self._new_alert(kind, score, point, service_point).severity
                     if now_severity > current.severity:
+                        self._escalated = current.severity <= Severity.SEV4
                         updated = replace(
                             updated,
                             severity=now_severity,
@@ -285,6 +295,19 @@ class SeriesMonitor:
                         )
                 self.firing[kind] = updated
         return changes
+
+    def _burn_for_gate(self, score: Score) -> Score:
+        """The SLO score the alert gate sees. A page is judged on the page tiers alone, so it
+        clears soon after the fix instead of when the ticket tier's 6 h window forgets the
+        outage; and the slow burn that outage left behind files no ticket afterwards (the page
+        said it all) until the ticket tier has stopped burning once."""
+        if self.burn.value_of(pages=False) < 0.5:
+            self._ticket_covered = False
+        current = self.firing.get(AlertKind.SLO_BURN)
+        paging = current is not None and current.severity > Severity.SEV4
+        if paging or self._ticket_covered:
+            return replace(score, value=self.burn.value_of(pages=True))
+        return score
 
     def _score(self, point: Point) -> dict[AlertKind, Score]:
         cfg = self.config

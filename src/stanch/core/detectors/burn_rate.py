@@ -271,6 +271,14 @@ class BurnRateDetector:
             default=0.0,
         )
 
+    def value_of(self, *, pages: bool) -> float:
+        """The strongest score among the judged page tiers (``pages=True``) or ticket tiers:
+        a page must clear when no page tier burns any more, whatever the ticket tier says."""
+        return max(
+            (v.value for v in self._verdicts() if v.judged and self._tiers[v.tier].pages is pages),
+            default=0.0,
+        )
+
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
         """``value`` is the number of errors among ``weight`` served requests; a count that is
         not a finite non-negative number is no data, so a corrupt sample neither pages nor
