@@ -78,11 +78,13 @@ def test_unknown_matcher_fields_are_refused() -> None:
         (Matcher("route", "GET /health", equal=False),),
         (Matcher("service", "*"),),
         (Matcher("service", "**"), Matcher("route", "x", equal=False)),
+        (Matcher("service", "?*"),),
+        (Matcher("route", "[!x]*"), Matcher("kind", "*?")),
     ],
 )
 def test_a_silence_matching_everything_is_refused(matchers: tuple[Matcher, ...]) -> None:
-    """Without a positive glob that is not just '*', a silence would mute (nearly) every
-    alert: refused, as Alertmanager refuses a silence whose matchers all match ""."""
+    """Without a positive glob that has a literal character, a silence would mute (nearly)
+    every alert: refused, as Alertmanager refuses a silence whose matchers all match ""."""
     with pytest.raises(ValidationError, match="at least one positive matcher"):
         check_new_silence(silence(*matchers), NOW)
 

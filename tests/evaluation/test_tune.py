@@ -368,3 +368,16 @@ def test_cli_tune_reads_history_from_the_store(points: list[Point], tmp_path: Pa
     assert f"--- {config}" in result.output
     assert "+    GET /search:\n+      spike_threshold: 6.0\n" in result.output
     assert "only 0.02 days of history" in " ".join(result.output.split())
+
+
+def test_the_users_file_is_diffed_as_written_crlf_and_all(tmp_path: Path) -> None:
+    """A Windows-edited settings file keeps its CRLF in the text the diff is made against
+    (else `patch` refuses every hunk: "different line endings")."""
+    from stanch.evaluation.backtest_cli import _inputs
+
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("[]\n", encoding="utf-8")
+    config = tmp_path / "detection.yaml"
+    config.write_bytes(b"detection:\r\n  defaults:\r\n    fire_after: 2\r\n")
+    inputs = _inputs(labels, config)
+    assert inputs.config_text == "detection:\r\n  defaults:\r\n    fire_after: 2\r\n"

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from stanch.cli import app as cli
@@ -14,6 +15,12 @@ from stanch.server.auth import Role
 
 from .conftest import FAST
 from .helpers import Clock, drive
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """This module's server keeps a week of history (the default keeps none)."""
+    return replace(settings, history_days=7)
 
 
 async def test_served_traffic_is_kept_as_points_and_replays_with_backtest_db(
@@ -38,7 +45,9 @@ async def test_served_traffic_is_kept_as_points_and_replays_with_backtest_db(
     assert "replayed" in result.output
 
 
-def test_history_days_zero_keeps_no_points(settings: Settings, clock: Clock) -> None:
+def test_history_is_opt_in(settings: Settings, clock: Clock) -> None:
+    assert Settings().history_days == 0
+    assert Settings.from_env({"STANCH_HISTORY_DAYS": "3"}).history_days == 3
     ctx = ServerContext.open(replace(settings, history_days=0), clock=clock, engine_config=FAST)
     try:
         assert ctx.engine.record is None

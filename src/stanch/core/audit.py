@@ -71,7 +71,7 @@ class Anchor:
         digest = digest.strip().lower()
         if not sep or not seq_text.strip().isdigit() or int(seq_text) < 1:
             raise ValueError(
-                f"an anchor is SEQ:HASH with SEQ a positive entry number, not {text!r}"
+                f"an anchor is SEQ:HASH with SEQ a positive entry number, not {text[:80]!r}"
             )
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"an anchor's hash is 64 hex digits (SHA-256), not {digest[:80]!r}")

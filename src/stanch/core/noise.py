@@ -31,6 +31,7 @@ they were saved, so a rule stored before a limit existed still loads.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -97,13 +98,18 @@ class Matcher:
 
     @property
     def narrows(self) -> bool:
-        """Whether this matcher alone keeps some alerts out. Only a positive glob that is not
-        all ``*`` does: a negative one still lets through everything else, and ``*`` matches
-        any value."""
-        return self.equal and set(self.pattern) != {"*"}
+        """Whether this matcher alone keeps some alerts out. Only a positive glob with a
+        literal character does: a negative one still lets through everything else, and one
+        made of wildcards alone (``*``, ``?*``, ``[!x]*``) matches nearly any value."""
+        return self.equal and bool(_literal_part(self.pattern))
 
     def __str__(self) -> str:
         return f"{self.field}{self.op}{self.pattern}"
+
+
+def _literal_part(pattern: str) -> str:
+    """The characters of a glob outside its wildcards and ``[...]`` classes."""
+    return re.sub(r"\[[^\]]*\]?|[*?]", "", pattern)
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -304,8 +310,8 @@ def check_new_silence(silence: Silence, now: float) -> None:
         _check_text(f"matcher {matcher.field!r}'s pattern", matcher.pattern, MAX_PATTERN)
     if not any(m.narrows for m in silence.matchers):
         raise ValidationError(
-            "a silence needs at least one positive matcher (field=glob) that is not just '*': "
-            "without one it would mute every alert"
+            "a silence needs at least one positive matcher (field=glob) with a literal "
+            "character, not wildcards alone: without one it would mute every alert"
         )
     _check_text("the comment", silence.comment, MAX_COMMENT)
     _check_span("silence", silence.starts_at, silence.ends_at, now)

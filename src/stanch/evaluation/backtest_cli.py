@@ -203,17 +203,24 @@ def _history(path: Path | None, db: str | None, since: str | None, until: str | 
     return History(db=url, since=bounds[0], until=bounds[1])
 
 
+_LATEST = 32_503_680_000.0  # 3000-01-01T00:00:00Z
+
+
 def _when(option: str, text: str | None, now: float) -> float | None:
     if text is None:
         return None
     try:
-        return parse_time(text)
+        when = parse_time(text)
     except ValueError:
-        pass
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        _fail(f"{option} {text}: expected an ISO-8601 time, epoch seconds or a duration ('72h')")
+        try:
+            when = now - parse_duration(text)
+        except ValueError:
+            _fail(
+                f"{option} {text}: expected an ISO-8601 time, epoch seconds or a duration ('72h')"
+            )
+    if not 0.0 <= when <= _LATEST:  # the store's timestamps are epoch seconds of this era
+        _fail(f"{option} {text}: outside 1970 to 3000")
+    return when
 
 
 def _inputs(labels: Path, config: Path | None) -> Inputs:
@@ -223,7 +230,7 @@ def _inputs(labels: Path, config: Path | None) -> Inputs:
     if config is None:
         return Inputs(loaded, Candidate("current"), "defaults", None)
     defaults, routes = _guard(lambda: load_detection_config(config))
-    text = _guard(lambda: config.read_text(encoding="utf-8"))  # as written: BOM, CRLF and all
+    text = _guard(lambda: config.read_bytes().decode("utf-8"))  # as written: BOM, CRLF and all
     return Inputs(loaded, Candidate("current", defaults, routes), str(config), text)
 
 
@@ -504,7 +511,7 @@ def tune_command(
         console.print("No change proposed: the current settings are already the choice.")
     console.print(f"{len(sweep.candidates)} candidates over " + _speed(results[0], wall))
     if out is not None:
-        _guard(lambda: out.write_text(after_text, encoding="utf-8"))
+        _guard(lambda: out.write_bytes(after_text.encode("utf-8")))
         console.print(f"wrote {escape(str(out))}")
     _print_warnings(results[0], source)
     if not proposal.can_loosen:

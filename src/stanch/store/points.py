@@ -27,6 +27,19 @@ _MAX_SERVICE = ID.length or 200
 _MAX_ROUTE = ROUTE.length or 1000
 
 
+_MAX_KEY_BYTES = 2_000  # service + route in UTF-8, well under PostgreSQL's btree row limit
+
+
+def _storable(key: SeriesKey) -> bool:
+    service, route = key.service, key.route
+    if len(service) > _MAX_SERVICE or len(route) > _MAX_ROUTE:
+        return False
+    return (
+        len(service.encode("utf-8", "surrogatepass")) + len(route.encode("utf-8", "surrogatepass"))
+        <= _MAX_KEY_BYTES
+    )
+
+
 def top_clients(clients: Mapping[str, ClientStats], limit: int) -> dict[str, list[int]]:
     """The ``limit`` heaviest clients as ``{client: [requests, errors, enforced]}``: enough to
     explain a flood (the detectors name at most three), not a full client log."""
@@ -48,13 +61,11 @@ class PointStore:
 
         A point of a series and window already stored is left as it was (an engine restarted
         mid-window writes it once). Points whose service or route is longer than its column
-        (200 / 1000 characters) are skipped rather than failing the batch.
+        (200 / 1000 characters), or whose key is too long in bytes for an index entry
+        (PostgreSQL refuses btree rows over 2,704 bytes: 500 four-byte characters get there),
+        are skipped rather than failing the batch, and every other series' history with it.
         """
-        rows = [
-            _row(point, max_clients)
-            for point in points
-            if len(point.key.service) <= _MAX_SERVICE and len(point.key.route) <= _MAX_ROUTE
-        ]
+        rows = [_row(point, max_clients) for point in points if _storable(point.key)]
         if not rows:
             return 0
         insert = postgresql.insert if self._postgres else sqlite.insert
