@@ -201,6 +201,7 @@ class BurnRateDetector:
     __slots__ = (
         "_tiers",
         "_unseen_is_clean",
+        "_verdicts_now",
         "_why",
         "_windows",
         "budget",
@@ -231,6 +232,9 @@ class BurnRateDetector:
         self.name = name
         self._windows = [_TierWindows(tier) for tier in self._tiers]
         self._why: _Verdict | None = None
+        # The verdicts of the windows as they are: computed once per update, read by
+        # value_of and page_burn on the same point (None: recompute).
+        self._verdicts_now: list[_Verdict] | None = None
 
     @property
     def windows(self) -> list[dict[str, Any]]:
@@ -246,6 +250,7 @@ class BurnRateDetector:
         """Load saved tiers; a tier whose saved shape does not match starts fresh, and so does
         every tier on data of another shape (such as the single pair of older versions)."""
         saved_tiers = saved if isinstance(saved, list) else []
+        self._verdicts_now = None
         for i, tier in enumerate(self._tiers):
             self._windows[i] = _TierWindows(tier)
             data = saved_tiers[i] if i < len(saved_tiers) else None
@@ -288,6 +293,7 @@ class BurnRateDetector:
         for windows in self._windows:
             windows.long.push(value, weight)
             windows.short.push(value, weight)
+        self._verdicts_now = None
         verdicts = self._verdicts()
         judged = [v for v in verdicts if v.judged]
         if not judged:
@@ -332,12 +338,15 @@ class BurnRateDetector:
         return self._tiers[self._why.tier] if self._why is not None else None
 
     def _verdicts(self) -> list[_Verdict]:
+        if self._verdicts_now is not None:
+            return self._verdicts_now
         out = []
         for i, (tier, windows) in enumerate(zip(self._tiers, self._windows, strict=True)):
             long_burn, short_burn = self._burns(i)
             judged = windows.long.total_served() >= self.min_requests
             surprise = min(long_burn, short_burn) if judged else 0.0
             out.append(_Verdict(i, long_burn, short_burn, judged, squash(surprise, tier.threshold)))
+        self._verdicts_now = out
         return out
 
     def _urgency(self, verdict: _Verdict) -> tuple[bool, bool, float]:
