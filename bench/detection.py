@@ -163,6 +163,14 @@ The targets in the issue are therefore set by detectors that see each whole file
 length before scoring it; held to the issue's own rule (each point scored from the past only),
 the best published methods score about 51-54, and the ensemble 72.15.
 
+**Fifth pass (2026-11-25, session 4), not kept:** a variance-stabilizing transform of
+positive series (log1p or sqrt of the value over the median of its first 150 points) scores
+55.87 / 50.19 / 59.58 (log) and 66.56 / 61.04 / 71.05 (sqrt); emitting each episode's peak
+score once, 3-12 points after it opens (so a rising event counts once at its strength), scores
+63.2-70.3 standard: peak strength separates true from false alarms no better than the first
+crossing does. The engine's rate signal changed this session (a silent run's missing requests
+add up; the daily profile's verdict stands); the ensemble's own scores did not.
+
 Caveat kept in the docstring: until two record blocks exist (about 300 points) the detector is
 eager (its only yardstick is the margin), which NAB rewards (short files put windows right after
 the probation) and which raises one or two alarms on a fresh series of plain noise; the engine
