@@ -128,3 +128,11 @@ async def test_reports_reach_the_api_and_metrics_and_bad_ones_get_400(
     clock.t += ACTIVE_S + 10
     metrics = await client.get("/metrics", headers=agent)
     assert 'stanch_agents{service="api"} 0.0' in metrics.text
+
+
+async def test_a_stranger_hears_401_whatever_agent_headers_it_sends(
+    client: httpx.AsyncClient,
+) -> None:
+    for method, path in (("POST", "/api/v1/events"), ("GET", "/api/v1/policy/api")):
+        answer = await client.request(method, path, headers={"Stanch-Agent": "not valid!"})
+        assert answer.status_code == 401, (path, answer.text)

@@ -171,8 +171,8 @@ class PolicyOut(BaseModel):
 async def post_events(
     request: Request,
     ctx: Ctx,
-    agent: AgentReport,
-    _: Any = Depends(require(Permission.INGEST)),
+    _: Annotated[Any, Depends(require(Permission.INGEST))],
+    agent: AgentReport,  # after the credentials: a stranger hears 401, not what headers it sent
 ) -> Any:
     """Take a batch of one service's request events, whole or not at all.
 
@@ -229,9 +229,9 @@ async def get_policy(
     service: str,
     request: Request,
     ctx: Ctx,
+    _: Annotated[Any, Depends(require(Permission.POLICY))],
     agent: AgentReport,
     wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_S, description="Long-poll for up to S seconds"),
-    _: Any = Depends(require(Permission.POLICY)),
 ) -> Response:
     """The service's policy (``Policy.to_dict``) with ``ETag: "<version>"``.
 
