@@ -186,4 +186,4 @@ async def test_overview_says_when_a_services_agents_lost_events(
     assert "agents lost" not in (await client.get("/")).text
     incident_ctx.agents.heard("api", "web-1", 1234, clock.t - 120)
     html = (await client.get("/")).text
-    assert "agents lost 1,234 events, last 2 min ago" in html
+    assert "agents lost 1,234 events, last reported 2 min ago" in html

@@ -57,7 +57,9 @@ class ServiceAgents:
 
     service: str
     dropped: int = 0  # monotonic: the sum of every increase any instance reported
-    last_drop_at: float | None = None  # server time of the last report that added losses
+    # Server time of the last report that added losses: when the server *learned* of them (an
+    # instance heard for the first time, e.g. after a server restart, reports its whole count).
+    last_drop_at: float | None = None
     instances: dict[str, AgentSeen] = field(default_factory=dict)
 
     def active(self, now: float, within_s: float = ACTIVE_S) -> int:
