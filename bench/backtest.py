@@ -33,15 +33,10 @@ from stanch.core.events import RequestEvent
 from stanch.demo.scenario import DEMO_START
 from stanch.demo.synthetic import synthetic_events
 from stanch.demo.traffic import Flood, TrafficProfile
-from stanch.evaluation.backtest import (
-    BacktestResult,
-    Candidate,
-    EventWindows,
-    backtest_events,
-    backtest_file,
-    backtest_points,
-)
+from stanch.evaluation.backtest import backtest_events, backtest_file, backtest_points
+from stanch.evaluation.backtest_results import BacktestResult, Candidate
 from stanch.evaluation.history import Label, PointRecorder, read_points
+from stanch.evaluation.replay_batches import EventWindows
 from stanch.evaluation.tune import make_sweep, propose
 
 RESULTS = Path(__file__).parent / "results" / "backtest.md"

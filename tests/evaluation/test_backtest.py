@@ -26,19 +26,19 @@ from stanch.demo.scenario import DEFAULT_RUNBOOK, DEMO_START
 from stanch.demo.synthetic import synthetic_events
 from stanch.demo.traffic import Flood, TrafficProfile
 from stanch.evaluation.backtest import (
-    BacktestResult,
-    Candidate,
-    EventWindows,
-    Fire,
-    PointOrder,
     backtest_events,
     backtest_file,
     backtest_points,
     matching_labels,
+)
+from stanch.evaluation.backtest_cli import backtest_app
+from stanch.evaluation.backtest_results import (
+    BacktestResult,
+    Candidate,
+    Fire,
     render_markdown,
     replay_warnings,
 )
-from stanch.evaluation.backtest_cli import backtest_app
 from stanch.evaluation.history import (
     Label,
     PointRecorder,
@@ -49,6 +49,7 @@ from stanch.evaluation.history import (
     read_points,
     sniff_format,
 )
+from stanch.evaluation.replay_batches import EventWindows, PointOrder
 from stanch.store import Store
 
 S = DEMO_START

@@ -20,9 +20,11 @@ from stanch.core.windows import Point
 from stanch.demo.scenario import DEMO_START
 from stanch.demo.synthetic import synthetic_events
 from stanch.demo.traffic import Flood, TrafficProfile
-from stanch.evaluation.backtest import BacktestResult, Candidate, EventWindows, backtest_points
+from stanch.evaluation.backtest import backtest_points
 from stanch.evaluation.backtest_cli import backtest_app
+from stanch.evaluation.backtest_results import BacktestResult, Candidate
 from stanch.evaluation.history import Label, PointRecorder, StorePointRecorder
+from stanch.evaluation.replay_batches import EventWindows
 from stanch.evaluation.tune import (
     Proposal,
     Sweep,

@@ -10,8 +10,9 @@ History need not be perfectly sorted: rows up to ``max_skew_s`` (default
 are held that long before their window closes; points are buffered as long). Logs merged from
 several hosts, or written when a request ends rather than when it starts, are out of order by
 about that much. Rows later than that are counted: late events are folded into the next open
-window, as live ingestion does, and late points are dropped; :func:`replay_warnings` says so.
-An unsorted file cannot be replayed in bounded memory, so it is reported, not sorted.
+window, as live ingestion does, and late points are dropped;
+:func:`~stanch.evaluation.backtest_results.replay_warnings` says so. An unsorted file cannot be
+replayed in bounded memory, so it is reported, not sorted.
 
 Scoring, per candidate:
 
@@ -29,193 +30,53 @@ Scoring, per candidate:
 With a runbook, each alert is matched to the actions its rules would have proposed (before the
 engine's per-incident de-duplication), counted apart for false alarms: auto actions on false
 alarms are what a candidate would have cost.
+
+Result types and their rendering are in :mod:`stanch.evaluation.backtest_results`; turning rows
+into time-ordered windows is in :mod:`stanch.evaluation.replay_batches`.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stanch.core.alerts import Alert, AlertKind
-from stanch.core.detection import DetectionConfig, SeriesMonitor, route_config
+from stanch.core.detection import SeriesMonitor
 from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.runbook import Runbook
-from stanch.core.series import SERVICE_WIDE, CardinalityGuard, SeriesKey
-from stanch.core.windows import Point, WindowAggregator
-from stanch.evaluation.history import Label, read_events, read_points, sniff_format
-
-DAY_S = 86_400.0
-DEFAULT_SLACK_S = 30.0
-#: Seconds a row may be older than a row before it and still count in its own window.
-DEFAULT_MAX_SKEW_S = 30.0
-#: Above this share of late rows, the history is taken to be unsorted rather than skewed.
-UNSORTED_SHARE = 0.5
-#: The alert kinds the detectors raise, in report order.
-DETECTOR_KINDS: tuple[AlertKind, ...] = (
-    AlertKind.TRAFFIC_SPIKE,
-    AlertKind.TRAFFIC_DROP,
-    AlertKind.ERROR_BURST,
-    AlertKind.SLO_BURN,
-    AlertKind.LATENCY_SPIKE,
+from stanch.core.series import SERVICE_WIDE, SeriesKey
+from stanch.core.windows import Point
+from stanch.evaluation.backtest_results import (
+    DETECTOR_KINDS,
+    BacktestResult,
+    Candidate,
+    Fire,
+    SeriesStats,
+    fire_order,
 )
+from stanch.evaluation.history import Label, read_events, read_points, sniff_format
+from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S, EventWindows, PointOrder
 
+#: The entry points, and the types and defaults their signatures name.
+__all__ = [
+    "DEFAULT_MAX_SKEW_S",
+    "DEFAULT_SLACK_S",
+    "BacktestResult",
+    "Candidate",
+    "Replay",
+    "backtest_events",
+    "backtest_file",
+    "backtest_points",
+    "matching_labels",
+    "require_history",
+]
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """Detector settings to try: ``defaults``, overridden per route key or glob."""
-
-    name: str
-    defaults: DetectionConfig = field(default_factory=DetectionConfig)
-    routes: Mapping[str, DetectionConfig] = field(default_factory=dict, hash=False)
-
-    def config_for(self, route: str) -> DetectionConfig:
-        return route_config(route, self.defaults, self.routes)
-
-
-@dataclass(frozen=True, slots=True)
-class Fire:
-    """One alert firing: where, when (``at``: the end of the window that fired it), and the
-    indices of the labels it matched (empty: a false alarm)."""
-
-    service: str
-    route: str
-    kind: AlertKind
-    at: float
-    started_at: float
-    labels: tuple[int, ...]
-    actions: tuple[str, ...] = ()
-
-    @property
-    def is_false_alarm(self) -> bool:
-        return not self.labels
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesStats:
-    """One series and alert kind: its alerts, and the labels it could and did detect."""
-
-    service: str
-    route: str
-    kind: AlertKind
-    alerts: int
-    false_positives: int
-    labels: frozenset[int]
-    detections: Mapping[int, float] = field(hash=False)  # label index -> time to detect
-
-    @property
-    def true_positives(self) -> int:
-        return self.alerts - self.false_positives
-
-    @property
-    def recall(self) -> float | None:
-        return len(self.detections) / len(self.labels) if self.labels else None
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestResult:
-    """How one candidate did on the replayed history."""
-
-    candidate: Candidate
-    span_s: float
-    points: int
-    events: int
-    late: int
-    labels: tuple[Label, ...]
-    fires: tuple[Fire, ...]
-    series: tuple[SeriesStats, ...]
-    actions: Mapping[str, int] = field(default_factory=dict, hash=False)
-    actions_on_false_alarms: Mapping[str, int] = field(default_factory=dict, hash=False)
-    #: Indices of the labels outside the replayed history: undetectable, so not scored.
-    outside: frozenset[int] = frozenset()
-    start: float | None = None  # first window start replayed
-    duplicates: int = 0  # points of a series and window seen before, dropped
-    max_skew_s: float = DEFAULT_MAX_SKEW_S
-    max_lateness_s: float = 0.0  # how far behind the newest row the latest late row was
-
-    @property
-    def days(self) -> float:
-        return self.span_s / DAY_S
-
-    @property
-    def alerts(self) -> int:
-        return len(self.fires)
-
-    @property
-    def false_positives(self) -> int:
-        return sum(1 for f in self.fires if f.is_false_alarm)
-
-    @property
-    def true_positives(self) -> int:
-        return self.alerts - self.false_positives
-
-    @property
-    def precision(self) -> float | None:
-        return self.true_positives / self.alerts if self.fires else None
-
-    @property
-    def detections(self) -> dict[int, float]:
-        """Label index -> time to detect, over every series."""
-        return merge_detections(s.detections for s in self.series)
-
-    @property
-    def recall(self) -> float | None:
-        """Detected / labels inside the replayed history (None when there are none)."""
-        scored = len(self.labels) - len(self.outside)
-        return len(self.detections) / scored if scored else None
-
-    @property
-    def rows(self) -> int:
-        """Rows read: events, or points (scored, late and duplicated)."""
-        return self.events or self.points + self.late + self.duplicates
-
-    @property
-    def false_alarms_per_day(self) -> float:
-        return self.false_positives / self.days if self.span_s > 0 else 0.0
-
-    @property
-    def median_ttd(self) -> float | None:
-        ttd = list(self.detections.values())
-        return statistics.median(ttd) if ttd else None
-
-    @property
-    def max_ttd(self) -> float | None:
-        return max(self.detections.values(), default=None)
-
-    @property
-    def missed(self) -> list[Label]:
-        """Labels inside the replayed history that no alert matched."""
-        found = self.detections
-        return [
-            label for i, label in enumerate(self.labels) if i not in found and i not in self.outside
-        ]
-
-    @property
-    def unreplayed(self) -> list[Label]:
-        """Labels outside the replayed history, which no setting could have detected."""
-        return [label for i, label in enumerate(self.labels) if i in self.outside]
-
-
-def fire_order(fire: Fire) -> tuple[float, str, str, int]:
-    """Fires in time order, then by series and kind: the order results list them in."""
-    return (fire.at, fire.service, fire.route, DETECTOR_KINDS.index(fire.kind))
-
-
-def merge_detections(parts: Iterable[Mapping[int, float]]) -> dict[int, float]:
-    """Label index -> earliest time to detect among ``parts``."""
-    merged: dict[int, float] = {}
-    for part in parts:
-        for index, ttd in part.items():
-            if index not in merged or ttd < merged[index]:
-                merged[index] = ttd
-    return merged
+DEFAULT_SLACK_S = 30.0
 
 
 def matching_labels(
@@ -395,123 +256,6 @@ class Replay:
 # --------------------------------------------------------------------------- drivers
 
 
-class EventWindows:
-    """Request events to per-window point batches, as the engine's windows would close them.
-
-    Windows close ``max_skew_s`` behind the newest event, so events up to that much out of
-    order still land in their own window; older ones are counted in ``late`` and folded into
-    the next open window, as live. The first windows close only once the events span
-    ``max_skew_s``, so a file that starts slightly out of order loses nothing either.
-    """
-
-    def __init__(
-        self,
-        *,
-        interval: float = 1.0,
-        max_skew_s: float = DEFAULT_MAX_SKEW_S,
-        max_series: int = 500,
-    ) -> None:
-        if max_skew_s < 0:
-            raise ValueError(f"max_skew_s must be >= 0, got {max_skew_s:g}")
-        self.interval = interval
-        self.max_skew_s = max_skew_s
-        self.windows = WindowAggregator(interval, CardinalityGuard(max_series))
-        self.events = 0
-        self.max_lateness_s = 0.0
-
-    @property
-    def late(self) -> int:
-        return self.windows.late
-
-    def batches(self, events: Iterable[RequestEvent]) -> Iterator[list[Point]]:
-        windows, interval, skew = self.windows, self.interval, self.max_skew_s
-        stream = iter(events)
-        first = next(stream, None)
-        if first is None:
-            return
-        windows.add(first)
-        count = 1
-        newest = first.ts
-        next_close = first.ts + interval  # the first close waits for max_skew_s of events ...
-        closed_until = -math.inf  # events before this are late
-        lateness = 0.0
-        for event in stream:
-            ts = event.ts
-            if ts > newest:
-                newest = ts
-                if ts - skew >= next_close:
-                    horizon = math.floor((ts - skew) / interval) * interval
-                    next_close = horizon + interval
-                    closed_until = horizon
-                    self.events = count
-                    yield from group_by_time(windows.close(horizon))
-            elif ts < newest - skew:
-                if closed_until == -math.inf:  # ... or for one more than max_skew_s late
-                    horizon = math.floor((newest - skew) / interval) * interval
-                    next_close = horizon + interval
-                    closed_until = horizon
-                    self.events = count
-                    yield from group_by_time(windows.close(horizon))
-                if ts < closed_until and newest - ts > lateness:
-                    lateness = newest - ts
-            windows.add(event)
-            count += 1
-        self.events = count
-        self.max_lateness_s = lateness
-        yield from group_by_time(windows.close(newest + interval))
-
-
-class PointOrder:
-    """Metric points to per-window batches in time order, from rows up to ``max_skew_s`` out of
-    order (a window is held until a point ``max_skew_s`` newer arrives).
-
-    A point of a window already released is late: counted in ``late`` and dropped, since the
-    detectors have scored that window.
-    """
-
-    def __init__(self, *, max_skew_s: float = DEFAULT_MAX_SKEW_S) -> None:
-        if max_skew_s < 0:
-            raise ValueError(f"max_skew_s must be >= 0, got {max_skew_s:g}")
-        self.max_skew_s = max_skew_s
-        self.late = 0
-        self.max_lateness_s = 0.0
-
-    def batches(self, points: Iterable[Point]) -> Iterator[list[Point]]:
-        skew = self.max_skew_s
-        pending: dict[float, list[Point]] = {}
-        starts: list[float] = []  # heap of the pending windows' starts
-        newest = -math.inf
-        for point in points:
-            t = point.t
-            batch = pending.get(t)
-            if batch is None:
-                if t < newest - skew:  # every window that old is released (or never was)
-                    self.late += 1
-                    self.max_lateness_s = max(self.max_lateness_s, newest - t)
-                    continue
-                batch = pending[t] = []
-                heapq.heappush(starts, t)
-                if t > newest:
-                    newest = t
-                    while starts[0] < t - skew:
-                        yield pending.pop(heapq.heappop(starts))
-            batch.append(point)
-        while starts:
-            yield pending.pop(heapq.heappop(starts))
-
-
-def group_by_time(points: Iterable[Point]) -> Iterator[list[Point]]:
-    """Consecutive points of the same window start, as one batch each."""
-    batch: list[Point] = []
-    for point in points:
-        if batch and point.t != batch[0].t:
-            yield batch
-            batch = []
-        batch.append(point)
-    if batch:
-        yield batch
-
-
 def _interval(candidates: Sequence[Candidate]) -> float:
     intervals = {c.defaults.interval_s for c in candidates} | {
         r.interval_s for c in candidates for r in c.routes.values()
@@ -594,156 +338,3 @@ def require_history(results: Sequence[BacktestResult], message: str) -> None:
     """ValidationError(``message``) when the replay scored no point at all."""
     if not results or results[0].points == 0:
         raise ValidationError(message)
-
-
-# --------------------------------------------------------------------------- reports
-
-#: Lateness up to which ``--max-skew`` is suggested; beyond it, only sorting the file helps.
-_SKEW_HINT_LIMIT_S = 3600.0
-
-
-def replay_warnings(result: BacktestResult, *, sort_hint: str = "") -> list[str]:
-    """What a reader of the scores must know about the replayed rows, worst first.
-
-    Late rows and labels outside the history change what the numbers mean, and a terminal
-    table shows neither; ``sort_hint`` (a command) is added when the history looks unsorted.
-    """
-    warnings: list[str] = []
-    rows, late = result.rows, result.late
-    if late:
-        share = late / rows if rows else 1.0
-        if share > UNSORTED_SHARE:
-            advice = f"Sort it by ts{f' ({sort_hint})' if sort_hint else ''} and replay again"
-            if result.max_lateness_s <= _SKEW_HINT_LIMIT_S:
-                advice += f", or pass --max-skew {math.ceil(result.max_lateness_s) + 1}"
-            warnings.append(
-                f"{share:.0%} of the history is out of time order (a reversed or unsorted "
-                f"file?), so these scores do not describe it. {advice}."
-            )
-        what = "events" if result.events else "points"
-        fate = (
-            "their windows had already closed, so each was counted in the next open window, "
-            "as live ingestion does"
-            if result.events
-            else "their windows had already been scored, so they were dropped"
-        )
-        warnings.append(
-            f"{late:,} of {rows:,} {what} ({share:.1%}) came more than {result.max_skew_s:g} s "
-            f"after a newer one (up to {result.max_lateness_s:,.0f} s): {fate}."
-        )
-    if result.duplicates:
-        warnings.append(
-            f"{result.duplicates:,} points repeated a series' window already replayed and were "
-            "dropped."
-        )
-    outside = result.unreplayed
-    if outside:
-        span = (
-            f"{_utc(result.start)} to {_utc(result.start + result.span_s)}"
-            if result.start is not None
-            else "no history"
-        )
-        names = "; ".join(label.title for label in outside[:5])
-        more = f"; and {len(outside) - 5} more" if len(outside) > 5 else ""
-        warnings.append(
-            f"{len(outside)} labeled incident(s) lie outside the replayed history ({span}): "
-            f"no setting could detect them, so recall leaves them out: {names}{more}."
-        )
-    return warnings
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
-def _secs(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} s"
-
-
-def summary_row(result: BacktestResult) -> list[str]:
-    """One candidate's headline numbers, as the Markdown and terminal tables show them."""
-    return [
-        result.candidate.name,
-        str(result.alerts),
-        str(result.true_positives),
-        str(result.false_positives),
-        _pct(result.precision),
-        _pct(result.recall),
-        f"{result.false_alarms_per_day:.2f}",
-        _secs(result.median_ttd),
-        _secs(result.max_ttd),
-    ]
-
-
-SUMMARY_COLUMNS = (
-    "candidate",
-    "alerts",
-    "TP",
-    "FP",
-    "prec.",
-    "recall",
-    "FA/day",
-    "TTD med",
-    "TTD max",
-)
-SERIES_COLUMNS = ("series", "kind", "alerts", "TP", "FP", "labels", "detected", "median TTD")
-
-
-def series_row(row: SeriesStats) -> list[str]:
-    ttd = list(row.detections.values())
-    return [
-        f"{row.service} {row.route}",
-        row.kind.value,
-        str(row.alerts),
-        str(row.true_positives),
-        str(row.false_positives),
-        str(len(row.labels)),
-        str(len(row.detections)),
-        _secs(statistics.median(ttd) if ttd else None),
-    ]
-
-
-def render_markdown(results: Sequence[BacktestResult]) -> str:
-    """A Markdown report: one summary line per candidate, then each one's busy series."""
-    if not results:
-        return "No candidates.\n"
-    first = results[0]
-    lines = [
-        "# Backtest",
-        "",
-        f"{first.days:.2f} days replayed ({first.points} points"
-        + (f", {first.events} events" if first.events else "")
-        + f", {first.late} late), {len(first.labels)} labeled incident(s).",
-        "",
-    ]
-    for warning in replay_warnings(first):
-        lines += [f"> **Warning:** {warning}", ""]
-    lines.append(_md_table(SUMMARY_COLUMNS, [summary_row(r) for r in results], left=1))
-    for result in results:
-        rows = [series_row(s) for s in result.series if s.alerts]
-        lines += ["", f"## {result.candidate.name}", ""]
-        lines.append(_md_table(SERIES_COLUMNS, rows, left=2) if rows else "No alerts.")
-        missed = result.missed
-        if missed:
-            lines += ["", "Missed: " + "; ".join(label.title for label in missed)]
-        if result.unreplayed:
-            titles = "; ".join(label.title for label in result.unreplayed)
-            lines += ["", "Outside the replayed history (not scored): " + titles]
-        if result.actions:
-            lines += ["", "| runbook action | proposed | on false alarms |", "|---|---:|---:|"]
-            lines += [
-                f"| {name} | {n} | {result.actions_on_false_alarms.get(name, 0)} |"
-                for name, n in result.actions.items()
-            ]
-    return "\n".join(lines) + "\n"
-
-
-def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, left: int) -> str:
-    head = "| " + " | ".join(columns) + " |"
-    rule = "|" + "|".join("---" if i < left else "---:" for i in range(len(columns))) + "|"
-    body = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join([head, rule, *body])

@@ -39,22 +39,24 @@ from stanch.core.durations import parse_duration
 from stanch.core.errors import RunbookError, StanchError
 from stanch.core.runbook import Runbook, load_runbook
 from stanch.evaluation.backtest import (
-    DEFAULT_MAX_SKEW_S,
     DEFAULT_SLACK_S,
+    backtest_file,
+    backtest_points,
+    require_history,
+)
+from stanch.evaluation.backtest_results import (
     SERIES_COLUMNS,
     SUMMARY_COLUMNS,
     BacktestResult,
     Candidate,
-    backtest_file,
-    backtest_points,
     render_markdown,
     replay_warnings,
-    require_history,
     series_row,
     summary_row,
 )
 from stanch.evaluation.config_edit import edited_config_text
 from stanch.evaluation.history import Label, load_labels, parse_time
+from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
 from stanch.evaluation.tune import (
     DEFAULT_BUDGET,
     DEFAULT_FIRE_AFTER,

@@ -67,7 +67,7 @@ from stanch.core.alerts import AlertKind
 from stanch.core.detection import DETECTORS, DetectionConfig, route_config
 from stanch.core.durations import parse_duration
 from stanch.core.errors import ValidationError
-from stanch.evaluation.backtest import (
+from stanch.evaluation.backtest_results import (
     BacktestResult,
     Candidate,
     Fire,
