@@ -413,6 +413,21 @@ class NoiseControl:
         else:
             self.windows[rule.id] = rule
 
+    def listed(
+        self, now: float, *, expired: bool = False
+    ) -> tuple[list[Silence], list[MaintenanceWindow]]:
+        """The silences and the windows held, each by start then id: those not over at
+        ``now``, or every one when ``expired`` (over, but not yet retired by a step)."""
+        silences = sorted(
+            (s for s in self.silences.values() if expired or s.status(now) != "expired"),
+            key=lambda s: (s.starts_at, s.id),
+        )
+        windows = sorted(
+            (w for w in self.windows.values() if expired or w.status(now) != "expired"),
+            key=lambda w: (w.starts_at or 0.0, w.id),
+        )
+        return silences, windows
+
     def end_silence(self, silence_id: str, now: float, by: str) -> Ended:
         """Expire a silence now; alerts it held page at the next step if still firing."""
         silence = self.silences.pop(silence_id, None)

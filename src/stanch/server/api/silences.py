@@ -28,9 +28,8 @@ from stanch.core.noise import (
     Matcher,
     Silence,
     resolve_span,
-    silence_to_dict,
-    window_to_dict,
 )
+from stanch.server import noise_rules
 from stanch.server.api.common import BODY_ERRORS, Ctx, Name, errors
 from stanch.server.api.schemas import (
     MaintenanceOut,
@@ -111,11 +110,8 @@ async def list_silences(
 ) -> list[SilenceOut]:
     now = ctx.now()
     noise = ctx.engine.noise
-    found = [
-        silence_out(s, now)
-        for s in sorted(noise.silences.values(), key=lambda s: (s.starts_at, s.id))
-        if expired or s.status(now) != "expired"
-    ]
+    silences, _ = noise.listed(now, expired=expired)
+    found = [silence_out(s, now) for s in silences]
     if expired:
         found += [
             silence_out(e.rule, now, e)
@@ -137,20 +133,14 @@ async def create_silence(
 ) -> SilenceOut:
     now = ctx.now()
     starts_at, ends_at = resolve_span(now, body.starts_at, body.ends_at, _seconds(body.duration))
-    silence = ctx.engine.add_silence(
+    silence = noise_rules.create_silence(
+        ctx,
+        who,
         [Matcher(m.field, m.pattern, m.op == "=") for m in body.matchers],
         starts_at=starts_at,
         ends_at=ends_at,
-        created_by=who.name,
         comment=body.comment,
-        now=now,
-    )
-    ctx.audit.record(
-        who.actor,
-        "api.silences.create",
-        silence.id,
-        after=silence_to_dict(silence),
-        why=body.comment,
+        via="api",
     )
     return silence_out(silence, now)
 
@@ -164,19 +154,9 @@ async def create_silence(
 async def expire_silence(
     silence_id: str, ctx: Ctx, who: Principal = Depends(require(Permission.RESPOND))
 ) -> SilenceOut:
-    now = ctx.now()
-    silence = ctx.engine.noise.silences.get(silence_id)
-    before = silence.status(now) if silence else None
-    ended = ctx.engine.expire_silence(silence_id, now=now, actor=who.name)
-    ctx.audit.record(
-        who.actor,
-        "api.silences.expire",
-        silence_id,
-        before={"status": before},
-        after={"status": "expired", "ended_at": now},
-    )
+    ended = noise_rules.end_rule(ctx, who, "silences", silence_id, via="api")
     assert isinstance(ended.rule, Silence)
-    return silence_out(ended.rule, now, ended)
+    return silence_out(ended.rule, ended.at, ended)
 
 
 # -- maintenance windows --------------------------------------------------------------------
@@ -192,11 +172,8 @@ async def list_maintenance(
 ) -> list[MaintenanceOut]:
     now = ctx.now()
     noise = ctx.engine.noise
-    found = [
-        maintenance_out(w, now)
-        for w in sorted(noise.windows.values(), key=lambda w: (w.starts_at or 0.0, w.id))
-        if expired or w.status(now) != "expired"
-    ]
+    _, windows = noise.listed(now, expired=expired)
+    found = [maintenance_out(w, now) for w in windows]
     if expired:
         found += [
             maintenance_out(e.rule, now, e)
@@ -217,14 +194,7 @@ async def create_maintenance(
     body: MaintenanceIn, ctx: Ctx, who: Principal = Depends(require(Permission.RESPOND))
 ) -> MaintenanceOut:
     now = ctx.now()
-    window = ctx.engine.add_maintenance(_window(body, now, who.name), now=now)
-    ctx.audit.record(
-        who.actor,
-        "api.maintenance.create",
-        window.id,
-        after=window_to_dict(window),
-        why=body.comment,
-    )
+    window = noise_rules.create_maintenance(ctx, who, _window(body, now, who.name), via="api")
     return maintenance_out(window, now)
 
 
@@ -237,19 +207,9 @@ async def create_maintenance(
 async def expire_maintenance(
     window_id: str, ctx: Ctx, who: Principal = Depends(require(Permission.RESPOND))
 ) -> MaintenanceOut:
-    now = ctx.now()
-    window = ctx.engine.noise.windows.get(window_id)
-    before = window.status(now) if window else None
-    ended = ctx.engine.expire_maintenance(window_id, now=now, actor=who.name)
-    ctx.audit.record(
-        who.actor,
-        "api.maintenance.expire",
-        window_id,
-        before={"status": before},
-        after={"status": "expired", "ended_at": now},
-    )
+    ended = noise_rules.end_rule(ctx, who, "maintenance", window_id, via="api")
     assert isinstance(ended.rule, MaintenanceWindow)
-    return maintenance_out(ended.rule, now, ended)
+    return maintenance_out(ended.rule, ended.at, ended)
 
 
 # -- what was held back ---------------------------------------------------------------------

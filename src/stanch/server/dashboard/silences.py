@@ -19,13 +19,11 @@ from stanch.core.noise import (
     MAX_COMMENT,
     MAX_MATCHERS,
     MAX_PATTERN,
-    MaintenanceWindow,
     Matcher,
-    Silence,
     parse_matcher,
     resolve_span,
-    silence_to_dict,
 )
+from stanch.server import noise_rules
 from stanch.server.auth import Permission
 from stanch.server.dashboard.web import Done, FormError, View, field, form, page
 
@@ -38,16 +36,8 @@ DEFAULT_DURATION: Final = "2h"
 @page()
 async def noise_control(view: View) -> Response:
     ctx = view.ctx
-    now = ctx.now()
     noise = ctx.engine.noise
-    silences = sorted(
-        (s for s in noise.silences.values() if s.status(now) != "expired"),
-        key=lambda s: (s.starts_at, s.id),
-    )
-    windows = sorted(
-        (w for w in noise.windows.values() if w.status(now) != "expired"),
-        key=lambda w: (w.starts_at or 0.0, w.id),
-    )
+    silences, windows = noise.listed(ctx.now())
     return view.page(
         "silences.html",
         title="Silences",
@@ -88,22 +78,15 @@ async def create_silence(view: View, fields: dict[str, str]) -> Done:
         duration_s = parse_duration(duration_text)
     except ValueError as exc:
         raise FormError(400, f"duration: {exc}") from None
-    now = ctx.now()
-    starts_at, ends_at = resolve_span(now, duration_s=duration_s)
-    silence = ctx.engine.add_silence(
+    starts_at, ends_at = resolve_span(ctx.now(), duration_s=duration_s)
+    silence = noise_rules.create_silence(
+        ctx,
+        view.who,
         matchers,
         starts_at=starts_at,
         ends_at=ends_at,
-        created_by=view.who.name,
         comment=comment,
-        now=now,
-    )
-    ctx.audit.record(
-        view.who.actor,
-        "dashboard.silences.create",
-        silence.id,
-        after=silence_to_dict(silence),
-        why=comment,
+        via="dashboard",
     )
     what = ", ".join(str(m) for m in silence.matchers)
     return Done(f"{silence.id} silences {what} for {duration_text}", "/silences")
@@ -111,35 +94,15 @@ async def create_silence(view: View, fields: dict[str, str]) -> Done:
 
 @form(Permission.RESPOND)
 async def expire_silence(view: View, fields: dict[str, str]) -> Done:
-    ctx = view.ctx
     silence_id = view.request.path_params["silence_id"]
-    now = ctx.now()
-    ended = ctx.engine.expire_silence(silence_id, now=now, actor=view.who.name)
-    assert isinstance(ended.rule, Silence)
-    ctx.audit.record(
-        view.who.actor,
-        "dashboard.silences.expire",
-        silence_id,
-        before={"status": ended.rule.status(now)},
-        after={"status": "expired", "ended_at": now},
-    )
+    noise_rules.end_rule(view.ctx, view.who, "silences", silence_id, via="dashboard")
     return Done(f"{silence_id} expired: what it held pages if still firing", "/silences")
 
 
 @form(Permission.RESPOND)
 async def expire_maintenance(view: View, fields: dict[str, str]) -> Done:
-    ctx = view.ctx
     window_id = view.request.path_params["window_id"]
-    now = ctx.now()
-    ended = ctx.engine.expire_maintenance(window_id, now=now, actor=view.who.name)
-    assert isinstance(ended.rule, MaintenanceWindow)
-    ctx.audit.record(
-        view.who.actor,
-        "dashboard.maintenance.expire",
-        window_id,
-        before={"status": ended.rule.status(now)},
-        after={"status": "expired", "ended_at": now},
-    )
+    noise_rules.end_rule(view.ctx, view.who, "maintenance", window_id, via="dashboard")
     return Done(f"maintenance window {window_id} ended", "/silences")
 
 
