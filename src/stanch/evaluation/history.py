@@ -392,7 +392,22 @@ def _short(value: object, limit: int = 40) -> str:
 # --------------------------------------------------------------------------- recording
 
 
-class PointRecorder:
+class _Recorder:
+    """``with recorder:`` closes it, whichever store it writes to."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PointRecorder(_Recorder):
     """Appends closed points to a JSONL file that :func:`read_points` reads back.
 
     Each :meth:`write` is flushed, so a crash loses at most the points of one step. Only the
@@ -437,20 +452,12 @@ class PointRecorder:
             self._fh.close()
             self._fh = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class StorePointRecorder:
+class StorePointRecorder(_Recorder):
     """:class:`PointRecorder`'s interface over the store's ``points`` table, with retention.
 
     ``write(points)`` is one short transaction (``Store.write_points``: an INSERT of one row
@@ -490,14 +497,6 @@ class StorePointRecorder:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- labels
