@@ -283,7 +283,7 @@ class SeriesMonitor:
                 if kind is AlertKind.SLO_BURN:
                     # A slow burn that turns fast escalates its ticket to a page (never back:
                     # an open page stays one until it clears).
-                    now_severity = self._new_alert(kind, score, point, service_point).severity
+                    now_severity = self._severity(kind, score, point, service_point)
                     if now_severity > current.severity:
                         self._escalated = current.severity <= Severity.SEV4
                         updated = replace(
@@ -341,8 +341,9 @@ class SeriesMonitor:
         the Poisson floor ``RobustBaseline(count_noise=True)`` has. What one point cannot show,
         a run of them can: the z of the requests missing over the current run of points under
         the expectation replaces the capped deviation when larger, and counts as strength (it
-        may be overwhelming), so a quiet route that stays silent pages. Last, a point the daily
-        profile finds ordinary for this time of day is ordinary (see ``usual_at``).
+        may be overwhelming), so a quiet route that stays silent pages. Before that, a point
+        the daily profile finds ordinary for this time of day is ordinary (see ``usual_at``),
+        and the run is counted against that profile once it knows the hour.
         """
         cfg = self.config
         raw = self.rate.update(t, point.rate, point.interval)
@@ -451,24 +452,11 @@ class SeriesMonitor:
     ) -> Alert:
         since = self._gates[kind].since
         started = since if since is not None else point.t
-        total = service_point.requests if service_point and service_point.requests else 0
         share = self._share.share()
         clients: tuple[str, ...] = ()
         if kind is AlertKind.TRAFFIC_SPIKE:
             clients = explaining_clients(point, point.rate - score.expected)
-            excess = (point.rate - score.expected) * point.interval  # requests, not req/s
-            normal_total = max(total - excess, 1.0) if total else 1.0
-            severity = assess_severity(excess_load=excess / normal_total)
-        elif kind is AlertKind.TRAFFIC_DROP:
-            lost = max(score.expected - point.rate, 0.0) * point.interval
-            severity = assess_severity(lost_share=lost / max(total + lost, 1.0))
-        elif kind is AlertKind.SLO_BURN and not _pages(self.burn.driving_tier()):
-            severity = Severity.SEV4  # a slow burn files a ticket; it wakes no one
-        elif kind in (AlertKind.ERROR_BURST, AlertKind.SLO_BURN):
-            ratio = score.observed if kind is AlertKind.ERROR_BURST else point.error_ratio
-            severity = assess_severity(failing_share=share * ratio, burn=self.burn.page_burn())
-        else:
-            severity = assess_severity(slow_share=share)
+        severity = self._severity(kind, score, point, service_point)
         return Alert(
             fingerprint=fingerprint(self.key.service, self.key.route, kind.value),
             kind=kind,
@@ -486,6 +474,25 @@ class SeriesMonitor:
             clients=clients,
             labels={"share": f"{share:.4f}"},
         )
+
+    def _severity(
+        self, kind: AlertKind, score: Score, point: Point, service_point: Point | None
+    ) -> Severity:
+        total = service_point.requests if service_point and service_point.requests else 0
+        share = self._share.share()
+        if kind is AlertKind.TRAFFIC_SPIKE:
+            excess = (point.rate - score.expected) * point.interval  # requests, not req/s
+            normal_total = max(total - excess, 1.0) if total else 1.0
+            return assess_severity(excess_load=excess / normal_total)
+        if kind is AlertKind.TRAFFIC_DROP:
+            lost = max(score.expected - point.rate, 0.0) * point.interval
+            return assess_severity(lost_share=lost / max(total + lost, 1.0))
+        if kind is AlertKind.SLO_BURN and not _pages(self.burn.driving_tier()):
+            return Severity.SEV4  # a slow burn files a ticket; it wakes no one
+        if kind in (AlertKind.ERROR_BURST, AlertKind.SLO_BURN):
+            ratio = score.observed if kind is AlertKind.ERROR_BURST else point.error_ratio
+            return assess_severity(failing_share=share * ratio, burn=self.burn.page_burn())
+        return assess_severity(slow_share=share)
 
     def _detail(self, kind: AlertKind) -> str:
         """The ensemble's own account of a rate alert (which baseline, which time scale), or
