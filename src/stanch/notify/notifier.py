@@ -1,10 +1,5 @@
-"""Outgoing webhooks: tell people (Slack, a pager bridge, any JSON endpoint) what Stanch did.
-
-A :class:`Notifier` listens to the engine (``engine.listeners.append(notifier.on_event)``, or
-:meth:`Notifier.attach`) and sends a message per :class:`WebhookTarget` on incident opened or
-reopened, severity changed, approval needed, mitigation applied and incident resolved. Two
-payload kinds: generic JSON (:func:`render_json`) and Slack-compatible ``text`` + ``blocks``
-(:func:`render_slack`, with ``&``, ``<``, ``>`` escaped as Slack requires).
+"""The :class:`Notifier`: per-target queues and worker threads that deliver messages, with
+retries, and count what happened.
 
 It never blocks the engine. ``on_event`` copies what the message needs from the incident (it
 runs on the engine's thread, so the copy is consistent) and puts it on the target's bounded
@@ -20,16 +15,12 @@ Delivery retries transport errors, 5xx, 408 and 429 with exponential back-off an
 (``Retry-After`` on 429/503 is honoured, up to ``max_delay_s``); other 4xx fail at once.
 Failures are visible: :meth:`Notifier.status` counts per target, :attr:`Notifier.recent_failures`
 keeps the last ones, and each is logged. URLs and secrets are never logged or reported (a
-Slack webhook URL *is* a credential). With ``secret`` set, the body is signed:
-``X-Stanch-Signature: sha256=<hex HMAC-SHA256 of the body>`` (see :func:`verify_signature`).
+Slack webhook URL *is* a credential).
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import hashlib
-import hmac
 import json
 import logging
 import queue
@@ -38,89 +29,31 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from stanch.core.errors import ValidationError
 from stanch.core.incidents import Incident
+from stanch.notify.messages import Notification, render_json, render_slack, summary_line
+from stanch.notify.targets import WebhookTarget
+from stanch.notify.wire import (
+    RETRY_AFTER_STATUSES,
+    RETRY_STATUSES,
+    SIGNATURE_HEADER,
+    parse_retry_after,
+    sign,
+)
 
 if TYPE_CHECKING:
     from stanch.engine import Engine
 
 log = logging.getLogger("stanch.notify")
 
-NOTIFY_EVENTS = frozenset(
-    {
-        "incident_opened",
-        "incident_reopened",
-        "severity_changed",
-        "approval_needed",
-        "action_applied",
-        "incident_resolved",
-    }
-)
-"""Engine events a target can subscribe to; the default is all of them."""
-
-SIGNATURE_HEADER = "X-Stanch-Signature"
-RETRY_STATUSES = frozenset({408, 429})  # and every 5xx
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 MAX_EXPLANATIONS = 3  # firing alerts quoted in a message
-_SLACK_TEXT_LIMIT = 3000  # Slack rejects a section text longer than this
 _ERROR_SNIPPET = 200  # characters of a receiver's error body kept in last_error
-
-_HEADLINES = {
-    "incident_opened": ":rotating_light:",
-    "incident_reopened": ":repeat:",
-    "severity_changed": ":arrow_up:",
-    "approval_needed": ":raised_hand:",
-    "action_applied": ":shield:",
-    "incident_resolved": ":white_check_mark:",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookTarget:
-    """One receiver. ``url`` and ``secret`` are kept out of ``repr`` (and so out of logs)."""
-
-    name: str
-    url: str = field(repr=False)
-    kind: Literal["json", "slack"] = "json"
-    events: frozenset[str] = NOTIFY_EVENTS
-    secret: str | None = field(default=None, repr=False)
-    timeout_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if not self.name:
-            raise ValidationError("a webhook target needs a name")
-        if not self.url.startswith(("http://", "https://")):
-            raise ValidationError(f"webhook {self.name}: url must be http:// or https://")
-        if self.kind not in ("json", "slack"):
-            raise ValidationError(f"webhook {self.name}: kind must be json or slack")
-        unknown = set(self.events) - NOTIFY_EVENTS
-        if unknown:
-            raise ValidationError(f"webhook {self.name}: unknown events {sorted(unknown)}")
-        if self.timeout_s <= 0:
-            raise ValidationError(f"webhook {self.name}: timeout_s must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """What one message says, copied from the incident when the engine emitted the event."""
-
-    event: str
-    incident: str
-    title: str
-    severity: str
-    service: str
-    state: str
-    ts: float
-    text: str
-    url: str | None = None
-    explanations: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,112 +83,6 @@ class Failure:
     error: str
     attempts: int
     at: float
-
-
-# ---------------------------------------------------------------------- rendering
-
-
-def summary_line(name: str, incident: Incident | None, details: Mapping[str, Any]) -> str:
-    """The one-line, unescaped summary of an engine event."""
-    inc = str(details.get("incident", incident.id if incident else "?"))
-    title = incident.title if incident else str(details.get("title", ""))
-    severity = str(details.get("severity") or (incident.severity.value if incident else ""))
-    what = f"{details.get('kind', 'action')} on {details.get('target', '?')}"
-    action = details.get("action", "?")
-    if name == "incident_opened":
-        return f"{inc} opened ({severity}): {title}"
-    if name == "incident_reopened":
-        return f"{inc} reopened ({severity}): {title}"
-    if name == "severity_changed":
-        return f"{inc} severity raised to {severity}: {title}"
-    if name == "approval_needed":
-        return f"{inc}: {what} waits for approval (action {action})"
-    if name == "action_applied":
-        return f"{inc}: {what} applied (action {action})"
-    if name == "incident_resolved":
-        resolution = incident.resolution if incident else ""
-        return f"{inc} resolved: {title}" + (f" ({resolution})" if resolution else "")
-    return f"{inc}: {name}"
-
-
-def render_json(n: Notification) -> dict[str, Any]:
-    """The generic payload: fixed keys first, then the engine's details (never overriding)."""
-    payload: dict[str, Any] = {
-        "event": n.event,
-        "incident": n.incident,
-        "title": n.title,
-        "severity": n.severity,
-        "service": n.service,
-        "state": n.state,
-        "text": n.text,
-        "ts": n.ts,
-        "explanations": list(n.explanations),
-    }
-    if n.url:
-        payload["url"] = n.url
-    for key, value in n.details.items():
-        payload.setdefault(key, value)
-    return payload
-
-
-def slack_escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control: ``&``, ``<``, ``>``."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _fit(text: str, limit: int) -> str:
-    """Escape ``text`` and cut it to ``limit`` characters without splitting an entity."""
-    escaped = slack_escape(text)
-    while len(escaped) > limit:
-        text = text[: max(0, len(text) - (len(escaped) - limit) - 1)]
-        escaped = slack_escape(text) + "…"
-    return escaped
-
-
-def render_slack(n: Notification) -> dict[str, Any]:
-    """A Slack incoming-webhook payload: ``text`` (the notification line) and mrkdwn blocks."""
-    headline = f"{_HEADLINES.get(n.event, ':information_source:')} *{_fit(n.text, 500)}*"
-    body = "\n".join(f"• {_fit(e, 800)}" for e in n.explanations)
-    section = headline + (f"\n{body}" if body else "")
-    context = [f"*Service:* {_fit(n.service, 200)}", f"*State:* {n.state}"]
-    if n.severity:
-        context.insert(1, f"*Severity:* {n.severity}")
-    if n.url:
-        context.append(f"<{slack_escape(n.url)}|Open {slack_escape(n.incident)} in Stanch>")
-    return {
-        "text": _fit(n.text, _SLACK_TEXT_LIMIT),
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": section[:_SLACK_TEXT_LIMIT]}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
-        ],
-    }
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Stanch-Signature`` value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """For receivers: does ``header`` sign exactly ``body`` with ``secret``? Constant time."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-# ---------------------------------------------------------------------- delivery
 
 
 class _Worker:
@@ -539,21 +366,3 @@ class Notifier:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-__all__ = [
-    "NOTIFY_EVENTS",
-    "SIGNATURE_HEADER",
-    "Failure",
-    "Notification",
-    "Notifier",
-    "TargetStatus",
-    "WebhookTarget",
-    "parse_retry_after",
-    "render_json",
-    "render_slack",
-    "sign",
-    "slack_escape",
-    "summary_line",
-    "verify_signature",
-]
