@@ -16,7 +16,7 @@ from stanch.clock import Clock, SimClock, WallClock
 from stanch.core.actions import Action, ActionKind, ActionMode, ActionState
 from stanch.core.alerts import Alert, AlertKind, AlertStatus
 from stanch.core.config import ConfigKeySpec, ConfigStore, ConfigVersion
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.errors import (
     IllegalTransition,
     NotFound,

@@ -22,7 +22,8 @@ from stanch.core.actions import Action, ActionState
 from stanch.core.alerts import Alert
 from stanch.core.config import ConfigStore, ConfigVersion
 from stanch.core.correlation import CorrelationConfig, place
-from stanch.core.detection import DetectionConfig, SeriesMonitor, route_config
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig, route_config
 from stanch.core.errors import NotFound
 from stanch.core.events import ChangeEvent, RequestEvent
 from stanch.core.incidents import Incident, IncidentState

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stanch.core.alerts import AlertKind, AlertStatus
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.detectors.base import Score
 from stanch.core.detectors.burn_rate import (
     BurnRateDetector,

@@ -14,7 +14,8 @@ import random
 import pytest
 
 from stanch.core.alerts import Alert, AlertKind, AlertStatus
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.series import SeriesKey
 
 from .factories import make_point

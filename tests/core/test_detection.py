@@ -11,7 +11,8 @@ import pytest
 
 from stanch.core.alert_text import explain, explaining_clients
 from stanch.core.alerts import Alert, AlertKind, AlertStatus
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.detectors import Score
 from stanch.core.series import SeriesKey
 from stanch.core.severity import Severity, worst

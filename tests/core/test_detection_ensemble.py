@@ -8,7 +8,8 @@ import random
 import pytest
 
 from stanch.core.alerts import AlertKind, AlertStatus
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.detectors import EnsembleDetector, RobustBaseline
 from stanch.core.errors import ValidationError
 from stanch.evaluation.tune import parse_detection_config, render_detection_config

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from stanch.core.config import ConfigKeySpec, ConfigStore
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.events import RequestEvent
 from stanch.engine import EngineConfig
 from stanch.server import ServerContext, Settings, create_app

@@ -6,7 +6,8 @@ import math
 
 import httpx
 
-from stanch.core.detection import DetectionConfig, SeriesMonitor
+from stanch.core.detection import SeriesMonitor
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.series import SeriesKey
 from stanch.core.windows import Point
 from stanch.server import ServerContext

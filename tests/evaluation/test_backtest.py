@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig, route_config
+from stanch.core.detection_config import DetectionConfig, route_config
 from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.runbook import load_runbook

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.evaluation.config_edit import edited_config_text, minimal_edit
 from stanch.evaluation.tune import config_diff, parse_detection_config, render_detection_config
 

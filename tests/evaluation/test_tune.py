@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.errors import ValidationError
 from stanch.core.events import RequestEvent
 from stanch.core.windows import Point

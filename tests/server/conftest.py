@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.engine import EngineConfig
 from stanch.server import ServerContext, Settings, create_app
 from stanch.server.auth import Role, issue_token

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
+from dataclasses import replace
 from typing import Any, ClassVar, Final
 
 from stanch.core.alert_text import explain, explaining_clients
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
-from stanch.core.count_run import DeficitRun
+from stanch.core.detection_config import DETECTORS as DETECTORS  # TEMP re-export
+from stanch.core.detection_config import DetectionConfig as DetectionConfig
+from stanch.core.detection_config import route_config as route_config
 from stanch.core.detectors import (
     BurnRateDetector,
     EnsembleDetector,
@@ -39,121 +39,14 @@ from stanch.core.detectors import (
     Score,
 )
 from stanch.core.detectors.base import NO_DATA
-from stanch.core.detectors.burn_rate import BurnTier
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
 from stanch.core.news_gate import NewsGate
-from stanch.core.series import SERVICE_WIDE, SeriesKey
+from stanch.core.rate_signal import RateSignal
+from stanch.core.series import SeriesKey
 from stanch.core.severity import Severity, assess_severity
+from stanch.core.slo_paging import SloPaging
 from stanch.core.windows import Point
-
-#: The detectors that may score request rate and p95 latency (``DetectionConfig.detector``).
-DETECTORS: Final = ("ensemble", "robust")
-
-
-@dataclass(frozen=True, slots=True)
-class DetectionConfig:
-    """Detector settings; durations are in seconds and converted to points by the interval.
-
-    ``detector`` picks what scores request rate and p95 latency: ``"ensemble"`` (the default) or
-    ``"robust"`` (see the module docstring for how each is gated).
-    """
-
-    interval_s: float = 1.0
-    warmup_s: float = 120.0
-    fire_after: int = 3
-    clear_after: int = 10
-    rate_half_life_s: float = 600.0
-    spike_threshold: float = 6.0
-    drop_threshold: float = 4.0
-    min_rate_change: float = 0.5  # relative change a rate anomaly needs, on top of the z-test
-    min_spike_rps: float = 2.0  # absolute extra load a spike needs
-    error_window_s: float = 5.0
-    error_threshold: float = 7.0
-    error_min_ratio: float = 0.03
-    error_min_errors: int = 3
-    error_p_floor: float = 0.002
-    slo_objective: float = 0.99
-    # SLO burn-rate tiers (see BurnRateDetector): the workbook's fast page, slow page, ticket.
-    burn_long_s: float = 3600.0
-    burn_short_s: float = 300.0
-    burn_threshold: float = 14.4
-    burn_slow_long_s: float = 21600.0
-    burn_slow_short_s: float = 1800.0
-    burn_slow_threshold: float = 6.0
-    burn_ticket_long_s: float = 259200.0
-    burn_ticket_short_s: float = 21600.0
-    burn_ticket_threshold: float = 1.0
-    latency_threshold: float = 6.0
-    latency_min_change: float = 0.5
-    latency_min_samples: int = 3
-    detector: str = "ensemble"
-
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ValueError(
-                f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}"
-            )
-        for prefix, long_s, short_s, threshold, _ in self._burn_tier_settings():
-            if not (0.0 < short_s <= long_s and math.isfinite(long_s)):
-                raise ValueError(
-                    f"{prefix}_short_s ({short_s:g}) must be positive and at most "
-                    f"{prefix}_long_s ({long_s:g}), which must be finite"
-                )
-            if not (threshold > 0.0 and math.isfinite(threshold)):
-                raise ValueError(f"{prefix}_threshold must be positive, got {threshold:g}")
-
-    def points(self, seconds: float) -> int:
-        return max(1, round(seconds / self.interval_s))
-
-    def burn_tiers(self) -> tuple[BurnTier, ...]:
-        """The SLO burn-rate tiers in points.
-
-        Each tier is three flat fields rather than one list setting so that the detection YAML
-        (``stanch.evaluation.tune``) reads, renders and tunes them like any other number; the
-        ``burn_long_s``/``burn_short_s``/``burn_threshold`` of older configurations keep their
-        meaning: the fast page tier."""
-        return tuple(
-            BurnTier(self.points(long_s), self.points(short_s), threshold, pages)
-            for _, long_s, short_s, threshold, pages in self._burn_tier_settings()
-        )
-
-    def _burn_tier_settings(self) -> tuple[tuple[str, float, float, float, bool], ...]:
-        """(field prefix, long s, short s, threshold, pages) of each tier."""
-        return (
-            ("burn", self.burn_long_s, self.burn_short_s, self.burn_threshold, True),
-            (
-                "burn_slow",
-                self.burn_slow_long_s,
-                self.burn_slow_short_s,
-                self.burn_slow_threshold,
-                True,
-            ),
-            (
-                "burn_ticket",
-                self.burn_ticket_long_s,
-                self.burn_ticket_short_s,
-                self.burn_ticket_threshold,
-                False,
-            ),
-        )
-
-
-def route_config(
-    route: str, defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
-) -> DetectionConfig:
-    """The settings of one series: an exact route key, else the first glob that matches it (in
-    order), else ``defaults``. The key ``"*"`` names the service-wide series only; it is not a
-    glob for "every route" (that is what ``defaults`` are)."""
-    exact = routes.get(route)
-    if exact is not None:
-        return exact
-    if route != SERVICE_WIDE:
-        for glob, config in routes.items():
-            if glob != SERVICE_WIDE and fnmatchcase(route, glob):
-                return config
-    return defaults
-
 
 _SIGNAL_OF = {
     AlertKind.TRAFFIC_SPIKE: "rate",
@@ -171,13 +64,14 @@ class SeriesMonitor:
         self.key = key
         self.config = config
         warmup = config.points(config.warmup_s)
-        self.rate: RobustBaseline | EnsembleDetector
         self.latency: RobustBaseline | EnsembleDetector
         if config.detector == "ensemble":
-            self.rate = _ensemble(config, "rate")
+            self._rate_signal = RateSignal(_ensemble(config, "rate"))
             self.latency = _ensemble(config, "latency_p95")  # fed log1p(p95): see _latency
         else:
-            self.rate = _robust(config, "rate", config.spike_threshold, count_noise=True)
+            self._rate_signal = RateSignal(
+                _robust(config, "rate", config.spike_threshold, count_noise=True)
+            )
             self.latency = _robust(config, "latency_p95", config.latency_threshold, log=True)
         self.errors = ErrorBurstDetector(
             window=config.points(config.error_window_s),
@@ -196,17 +90,18 @@ class SeriesMonitor:
         }
         self._share = _ShareWindow(config.points(30.0))
         self._news = NewsGate(gated=config.detector == "ensemble")
-        self._run = DeficitRun()  # requests missing over the current run under expectation
-        self._usual_run = DeficitRun(hold=False)  # the same, under the daily profile
-        self._ticket_covered = False  # a page cleared while the ticket tier still burns
-        self._escalated = False  # the open SLO page began as a ticket
+        self._slo = SloPaging(self.burn)
         self.firing: dict[AlertKind, Alert] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
         # NaN when unknown: with the ensemble the deviation is that of its strongest time
         # scale, so ``|observed - expected| / |deviation|`` is not a point's spread.
         self.spreads: dict[str, float] = {"rate": math.nan, "latency_p95": math.nan}
-        self._rate_raw: Score = NO_DATA  # the rate detector's own last score, for explain()
+
+    @property
+    def rate(self) -> RobustBaseline | EnsembleDetector:
+        """The detector scoring the request rate (see :mod:`stanch.core.rate_signal`)."""
+        return self._rate_signal.detector
 
     def snapshot(self) -> dict[str, Any]:
         """What this monitor has learned, as JSON-safe data (see ``detectors.state``)."""
@@ -217,8 +112,8 @@ class SeriesMonitor:
             "burn": snapshot(self.burn),
             "latency": snapshot(self.latency),
             "news": snapshot(self._news),
-            "run": snapshot(self._run),
-            "usual_run": snapshot(self._usual_run),
+            "run": snapshot(self._rate_signal.run),
+            "usual_run": snapshot(self._rate_signal.usual_run),
             "share": snapshot(self._share),
             "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
         }
@@ -231,8 +126,8 @@ class SeriesMonitor:
             restore(self.rate, data.get("rate", {}))
             restore(self.latency, data.get("latency", {}))
             restore(self._news, data.get("news", {}))
-            restore(self._run, data.get("run", {}))
-            restore(self._usual_run, data.get("usual_run", {}))
+            restore(self._rate_signal.run, data.get("run", {}))
+            restore(self._rate_signal.usual_run, data.get("usual_run", {}))
         restore(self.errors, data.get("errors", {}))
         restore(self.burn, data.get("burn", {}))
         restore(self._share, data.get("share", {}))
@@ -257,7 +152,7 @@ class SeriesMonitor:
         changes: list[Alert] = []
         for kind, score in scores.items():
             if kind is AlertKind.SLO_BURN and score.has_data and not score.warming:
-                score = self._burn_for_gate(score)
+                score = self._slo.gate_score(score, self.firing.get(kind))
             self.last_scores[kind] = score
             # The run of bad points starts at the *start* of the first bad window: the onset.
             gate = self._gates[kind]
@@ -273,19 +168,14 @@ class SeriesMonitor:
             elif edge is Edge.CLEARED and current is not None:
                 del self.firing[kind]
                 changes.append(current.resolve(t))
-                if kind is AlertKind.SLO_BURN and current.severity > Severity.SEV4:
-                    # The burn the outage left behind is the page's; a slow burn that was
-                    # there before it (an escalated ticket) files its ticket again.
-                    self._ticket_covered = not self._escalated
-                    self._escalated = False
+                if kind is AlertKind.SLO_BURN:
+                    self._slo.cleared(current)
             elif current is not None and score.has_data and not score.warming:
                 updated = replace(current, updated_at=t, observed=score.observed, score=score.value)
                 if kind is AlertKind.SLO_BURN:
-                    # A slow burn that turns fast escalates its ticket to a page (never back:
-                    # an open page stays one until it clears).
+                    # A slow burn that turns fast escalates its ticket to a page.
                     now_severity = self._severity(kind, score, point, service_point)
-                    if now_severity > current.severity:
-                        self._escalated = current.severity <= Severity.SEV4
+                    if self._slo.escalates(current.severity, now_severity):
                         updated = replace(
                             updated,
                             severity=now_severity,
@@ -295,19 +185,6 @@ class SeriesMonitor:
                         )
                 self.firing[kind] = updated
         return changes
-
-    def _burn_for_gate(self, score: Score) -> Score:
-        """The SLO score the alert gate sees. A page is judged on the page tiers alone, so it
-        clears soon after the fix instead of when the ticket tier's 6 h window forgets the
-        outage; and the slow burn that outage left behind files no ticket afterwards (the page
-        said it all) until the ticket tier has stopped burning once."""
-        if self.burn.value_of(pages=False) < 0.5:
-            self._ticket_covered = False
-        current = self.firing.get(AlertKind.SLO_BURN)
-        paging = current is not None and current.severity > Severity.SEV4
-        if paging or self._ticket_covered:
-            return replace(score, value=self.burn.value_of(pages=True))
-        return score
 
     def _score(self, point: Point) -> dict[AlertKind, Score]:
         cfg = self.config
@@ -332,89 +209,39 @@ class SeriesMonitor:
         }
 
     def _rate(self, t: float, point: Point) -> tuple[Score, Score]:
-        """Spike and drop scores of the request rate.
-
-        With the ensemble, the deviation is capped by the point's Poisson z,
-        ``|rate - expected| / sqrt(max(expected, 1) / interval)``: the ensemble learns its
-        spreads from the series (and a mean over several points has a small one), so without
-        the cap a quiet route (2 req/s) with a few seconds' lull would read as a drop. This is
-        the Poisson floor ``RobustBaseline(count_noise=True)`` has. What one point cannot show,
-        a run of them can: the z of the requests missing over the current run of points under
-        the expectation replaces the capped deviation when larger, and counts as strength (it
-        may be overwhelming), so a quiet route that stays silent pages. Before that, a point
-        the daily profile finds ordinary for this time of day is ordinary (see ``usual_at``),
-        and the run is counted against that profile once it knows the hour.
-        """
+        """Spike and drop scores of the request rate: the rate signal's verdict (see
+        :mod:`stanch.core.rate_signal`) through the news gate, each direction with its own
+        threshold and guards (``min_rate_change``, and ``min_spike_rps`` for spikes)."""
         cfg = self.config
-        raw = self.rate.update(t, point.rate, point.interval)
-        self._rate_raw = raw
-        if raw.warming or not raw.has_data:
-            self.spreads["rate"] = math.nan
-            return raw, raw
-        change = point.rate - raw.expected
-        rate = raw
-        strength = raw.deviation  # what may be overwhelming (see NewsGate.judge)
-        if isinstance(self.rate, EnsembleDetector):
-            poisson = math.sqrt(max(raw.expected, 1.0) / point.interval)
-            spread = _point_spread(self.rate)
-            limit = abs(change) / poisson
-            deviation = math.copysign(min(abs(raw.deviation), limit), raw.deviation)
-            # What happens every day at this hour is no anomaly, whichever baseline the
-            # ensemble judged by (a level that slept through a night of zeros wakes up to
-            # the morning ramp): when the daily profile knows this time of day and finds the
-            # point less surprising, its verdict stands.
-            usual, usual_spread = self.rate.usual_at(t)
-            if usual == usual:
-                floor = math.sqrt(max(usual, 1.0) / point.interval)
-                usual_z = (point.rate - usual) / max(usual_spread, floor)
-                if abs(usual_z) < abs(deviation):
-                    deviation = strength = usual_z
-            # A run of points all under the expectation adds up: a quiet route that stays
-            # silent becomes a drop once sqrt(rate * seconds) passes the threshold, however
-            # small each point's own surprise (see core.count_run). Judged against the daily
-            # profile once it knows this hour (the night's silence is expected), else against
-            # the ensemble's expectation. Deficits only: after an outage the baseline has
-            # sagged, and the traffic coming back is no spike.
-            dispersion = (spread / poisson) ** 2 if spread == spread else 1.0
-            run_z = -self._run.push(point.rate, raw.expected, point.interval, dispersion)
-            if usual == usual:
-                usual_dispersion = usual_spread**2 * point.interval / max(usual, 1.0)
-                run_z = -self._usual_run.push(point.rate, usual, point.interval, usual_dispersion)
-            else:
-                self._usual_run.reset()
-            if run_z < min(deviation, 0.0):
-                deviation = strength = run_z
-            rate = replace(raw, deviation=deviation)
-            self.spreads["rate"] = max(spread, poisson)
-        relative = abs(change) / max(raw.expected, 1e-9)
+        reading = self._rate_signal.update(t, point.rate, point.interval)
+        rate = reading.score
+        self.spreads["rate"] = self._rate_signal.spread
+        if rate.warming or not rate.has_data:
+            return rate, rate
+        change = point.rate - rate.expected
+        relative = abs(change) / max(rate.expected, 1e-9)
         big_enough = relative >= cfg.min_rate_change
         spike_ok = big_enough and change >= cfg.min_spike_rps
-        news = raw.value >= 0.5
-        spike = replace(
-            rate,
-            value=self._news.judge(
-                "spike",
-                point.t,
-                news,
-                rate.deviation,
-                rate.deviation if spike_ok else 0.0,
-                cfg.spike_threshold,
-                strength,
-            ),
+        deviation, strength = rate.deviation, reading.strength
+        spike = self._news.judge(
+            "spike",
+            point.t,
+            reading.news,
+            deviation,
+            deviation if spike_ok else 0.0,
+            cfg.spike_threshold,
+            strength,
         )
-        drop = replace(
-            rate,
-            value=self._news.judge(
-                "drop",
-                point.t,
-                news,
-                -rate.deviation,
-                -rate.deviation if big_enough else 0.0,
-                cfg.drop_threshold,
-                -strength,
-            ),
+        drop = self._news.judge(
+            "drop",
+            point.t,
+            reading.news,
+            -deviation,
+            -deviation if big_enough else 0.0,
+            cfg.drop_threshold,
+            -strength,
         )
-        return spike, drop
+        return _with_value(rate, spike), _with_value(rate, drop)
 
     def _latency(self, point: Point, p95: float) -> Score:
         """The p95 latency score: judged in log space (a doubling is as surprising at 50 ms as
@@ -425,7 +252,9 @@ class SeriesMonitor:
             if not raw.has_data:
                 return raw
             # Back to seconds for alerts and charts; the deviation stays in log space.
-            latency = replace(raw, observed=p95, expected=math.expm1(raw.expected))
+            latency = Score(
+                raw.value, p95, math.expm1(raw.expected), raw.deviation, raw.warming, True
+            )
             if latency.warming:
                 self.spreads["latency_p95"] = math.nan
                 return latency
@@ -445,7 +274,7 @@ class SeriesMonitor:
             latency.deviation if rise_ok else 0.0,
             cfg.latency_threshold,
         )
-        return replace(latency, value=value)
+        return _with_value(latency, value)
 
     def _new_alert(
         self, kind: AlertKind, score: Score, point: Point, service_point: Point | None
@@ -487,7 +316,7 @@ class SeriesMonitor:
         if kind is AlertKind.TRAFFIC_DROP:
             lost = max(score.expected - point.rate, 0.0) * point.interval
             return assess_severity(lost_share=lost / max(total + lost, 1.0))
-        if kind is AlertKind.SLO_BURN and not _pages(self.burn.driving_tier()):
+        if kind is AlertKind.SLO_BURN and self._slo.ticket_only():
             return Severity.SEV4  # a slow burn files a ticket; it wakes no one
         if kind in (AlertKind.ERROR_BURST, AlertKind.SLO_BURN):
             ratio = score.observed if kind is AlertKind.ERROR_BURST else point.error_ratio
@@ -499,16 +328,17 @@ class SeriesMonitor:
         the burn-rate detector's of an SLO alert (which tier, over which windows)."""
         if kind is AlertKind.SLO_BURN:
             return self.burn.explain(self.last_scores.get(kind, NO_DATA))
-        if kind in (AlertKind.TRAFFIC_SPIKE, AlertKind.TRAFFIC_DROP) and isinstance(
-            self.rate, EnsembleDetector
-        ):
-            return self.rate.explain(self._rate_raw)
+        if kind in (AlertKind.TRAFFIC_SPIKE, AlertKind.TRAFFIC_DROP):
+            return self._rate_signal.explain()
         return ""
 
 
-def _pages(tier: BurnTier | None) -> bool:
-    """Whether an SLO alert driven by ``tier`` is a page (True too when unknown: the safe side)."""
-    return tier is None or tier.pages
+def _with_value(score: Score, value: float) -> Score:
+    """``score`` with another value: ``dataclasses.replace`` costs a few microseconds per
+    call, and every point of every series takes several."""
+    return Score(
+        value, score.observed, score.expected, score.deviation, score.warming, score.has_data
+    )
 
 
 def _robust(
