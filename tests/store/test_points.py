@@ -119,3 +119,63 @@ def test_recorder_prunes_by_point_time(open_store: Callable[[], Store]) -> None:
         recorder.write([point(SHOP, 400.0)])
     with pytest.raises(ValueError, match="positive"):
         StorePointRecorder(store, retention_s=0.0)
+
+
+def test_prune_with_a_limit_deletes_the_oldest_first_and_no_more(store: Store) -> None:
+    """A limited prune takes the oldest rows, never more than ``limit``, never one at or after
+    ``before``; a count below ``limit`` means nothing older is left."""
+    store.write_points([point(key, float(t)) for t in range(10) for key in (SHOP, SEARCH)])
+    assert store.prune_points(6.0, limit=5) == 5
+    left = [(p.t, p.key.route) for p in store.read_points()]
+    assert len(left) == 15
+    assert min(left)[0] == 2.0  # 0, 0, 1, 1 and one of the two at 2 went first
+    assert store.prune_points(6.0, limit=5) == 5
+    assert store.prune_points(6.0, limit=5) == 2  # short: done
+    assert store.prune_points(6.0, limit=5) == 0
+    assert [p.t for p in store.read_points()] == [float(t) for t in range(6, 10) for _ in "ab"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, True])
+def test_prune_refuses_a_limit_that_is_not_a_positive_whole_number(
+    store: Store, limit: object
+) -> None:
+    store.write_points([point(SHOP, 1.0)])
+    with pytest.raises(ValueError, match="limit must be"):
+        store.prune_points(5.0, limit=limit)  # type: ignore[arg-type]
+    assert store.points_span() == (1.0, 1.0)
+
+
+def test_recorder_spreads_a_large_prune_over_writes(open_store: Callable[[], Store]) -> None:
+    """A backlog bigger than one batch goes one batch per write, oldest first, until a batch
+    comes back short; then writes stop pruning until ``prune_every_s`` of point time passes.
+    Nothing at or after the cutoff is touched."""
+    store = open_store()
+    store.write_points([point(key, float(t)) for t in range(30) for key in (SHOP, SEARCH)])
+    calls: list[int] = []
+    prune = store.prune_points
+
+    def counted(before: float, *, limit: int | None = None) -> int:
+        calls.append(prune(before, limit=limit))
+        return calls[-1]
+
+    store.prune_points = counted  # type: ignore[method-assign]
+    recorder = StorePointRecorder(store, retention_s=10.0, prune_every_s=100.0, prune_batch=7)
+    sizes = []
+    for t in range(40, 50):  # cutoff 30: all 60 old rows are due
+        before = len(list(store.read_points()))
+        recorder.write([point(SHOP, float(t))])
+        sizes.append(before + 1 - len(list(store.read_points())))
+    assert sizes == [7] * 8 + [4, 0]
+    assert calls == [7] * 8 + [4]  # the short batch ended the prune: no call on the last write
+    assert [p.t for p in store.read_points()] == [float(t) for t in range(40, 50)]
+
+
+def test_recorder_batch_outpaces_what_a_write_adds(open_store: Callable[[], Store]) -> None:
+    """A write of more points than ``prune_batch`` deletes up to twice as many, so a store
+    recording many series still drains its backlog."""
+    store = open_store()
+    store.write_points([point(SHOP, float(t)) for t in range(100)])
+    recorder = StorePointRecorder(store, retention_s=10.0, prune_batch=3)
+    keys = [SeriesKey("shop", f"GET /r{i}") for i in range(10)]
+    recorder.write([point(key, 200.0) for key in keys])
+    assert store.points_span() == (20.0, 200.0)  # 20 deleted, not 3

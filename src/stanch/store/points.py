@@ -3,8 +3,9 @@
 Mixed into :class:`~stanch.store.repository.Store`. The engine writes each step's closed points
 (``write_points``, one short transaction, idempotent per series and window); ``stanch backtest
 --db`` reads a time range back in order (``read_points``, streamed, so a week of points never
-sits in memory); ``prune_points`` deletes what is older than the retention. The fields are those
-``PointRecorder`` writes to JSONL, so a replay from the store and from a file agree.
+sits in memory); ``prune_points`` deletes what is older than the retention, in bounded batches
+if asked. The fields are those ``PointRecorder`` writes to JSONL, so a replay from the store
+and from a file agree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -130,10 +131,26 @@ class PointStore:
             first, last = s.execute(select(func.min(PointRow.ts), func.max(PointRow.ts))).one()
         return None if first is None else (float(first), float(last))
 
-    def prune_points(self, before: float) -> int:
-        """Delete the points of windows starting before ``before``; returns how many."""
+    def prune_points(self, before: float, *, limit: int | None = None) -> int:
+        """Delete the points of windows starting before ``before``; returns how many.
+
+        With ``limit``, only the ``limit`` oldest of them go, so one call holds the write lock
+        (and, under ``stanch serve``, the event loop) for a bounded time; a result below
+        ``limit`` means none is left. The rows are picked by their key, (ts, service, route),
+        whose index both SQLite and PostgreSQL walk in ``ts`` order: no table scan, no sort.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError(f"limit must be a whole number, got {limit!r}")
+        if limit is not None and limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        older = PointRow.ts < before
+        if limit is not None:
+            key = (PointRow.ts, PointRow.service, PointRow.route)
+            oldest = select(*key).where(older).order_by(*key).limit(limit)
+            older = tuple_(*key).in_(oldest)
+        stmt = delete(PointRow).where(older).execution_options(synchronize_session=False)
         with self._write.begin() as s:
-            result = s.execute(delete(PointRow).where(PointRow.ts < before))
+            result = s.execute(stmt)
             return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
