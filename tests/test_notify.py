@@ -446,6 +446,20 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert parse_retry_after("soon", now=0.0) is None
 
 
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset to change zones")
+def test_retry_after_minus_zero_zone_is_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An HTTP date in "-0000" is UTC (RFC 5322), not the server's local time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 -0000", now=40.0) == 60.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_targets_are_validated_and_hide_secrets() -> None:
     """Bad kinds, URLs and event names are refused; repr shows neither the URL nor the secret."""
     with pytest.raises(ValidationError, match="kind"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
+from datetime import UTC
 
 SIGNATURE_HEADER = "X-Stanch-Signature"
 RETRY_STATUSES = frozenset({408, 429})  # and every 5xx
@@ -39,4 +40,6 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" means UTC with no further word (RFC 5322 3.3)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
