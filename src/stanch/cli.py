@@ -51,6 +51,11 @@ def _register_subcommands() -> None:
 
     app.command("backtest")(backtest_command)
     app.command("tune")(tune_command)
+    from stanch import noise_cli
+
+    app.add_typer(noise_cli.silences_app, name="silences")
+    app.add_typer(noise_cli.maintenance_app, name="maintenance")
+    app.command("suppressed")(noise_cli.suppressed)
 
 
 _register_subcommands()
