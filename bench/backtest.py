@@ -35,9 +35,12 @@ from stanch.demo.synthetic import synthetic_events
 from stanch.demo.traffic import Flood, TrafficProfile
 from stanch.evaluation.backtest import backtest_events, backtest_file, backtest_points
 from stanch.evaluation.backtest_results import BacktestResult, Candidate
-from stanch.evaluation.history import Label, PointRecorder, read_points
+from stanch.evaluation.history import read_points
+from stanch.evaluation.labels import Label
+from stanch.evaluation.recorders import PointRecorder
 from stanch.evaluation.replay_batches import EventWindows
-from stanch.evaluation.tune import make_sweep, propose
+from stanch.evaluation.sweep import make_sweep
+from stanch.evaluation.tune import propose
 
 RESULTS = Path(__file__).parent / "results" / "backtest.md"
 S = DEMO_START

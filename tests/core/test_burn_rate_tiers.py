@@ -27,7 +27,7 @@ from stanch.core.detectors.burn_rate import (
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.series import SeriesKey
 from stanch.core.severity import Severity
-from stanch.evaluation.tune import parse_detection_config
+from stanch.evaluation.detection_file import parse_detection_config
 
 from .factories import make_point
 

@@ -12,7 +12,7 @@ from stanch.core.detection import SeriesMonitor
 from stanch.core.detection_config import DetectionConfig
 from stanch.core.detectors import EnsembleDetector, RobustBaseline
 from stanch.core.errors import ValidationError
-from stanch.evaluation.tune import parse_detection_config, render_detection_config
+from stanch.evaluation.detection_file import parse_detection_config, render_detection_config
 
 from .factories import make_point
 from .test_detection import ROUTE, Step, drive, of_kind, steady

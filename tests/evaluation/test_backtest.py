@@ -39,16 +39,9 @@ from stanch.evaluation.backtest_results import (
     render_markdown,
     replay_warnings,
 )
-from stanch.evaluation.history import (
-    Label,
-    PointRecorder,
-    StorePointRecorder,
-    load_labels,
-    parse_time,
-    read_events,
-    read_points,
-    sniff_format,
-)
+from stanch.evaluation.history import parse_time, read_events, read_points, sniff_format
+from stanch.evaluation.labels import Label, load_labels
+from stanch.evaluation.recorders import PointRecorder, StorePointRecorder
 from stanch.evaluation.replay_batches import EventWindows, PointOrder
 from stanch.store import Store
 

@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 
 from stanch.core.detection_config import DetectionConfig
 from stanch.evaluation.config_edit import edited_config_text, minimal_edit
-from stanch.evaluation.tune import config_diff, parse_detection_config, render_detection_config
+from stanch.evaluation.detection_file import (
+    config_diff,
+    parse_detection_config,
+    render_detection_config,
+)
 
 USER_FILE = """\
 # Detector settings for the shop (reviewed by on-call).

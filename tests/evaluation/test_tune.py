@@ -23,18 +23,16 @@ from stanch.demo.traffic import Flood, TrafficProfile
 from stanch.evaluation.backtest import backtest_points
 from stanch.evaluation.backtest_cli import backtest_app
 from stanch.evaluation.backtest_results import BacktestResult, Candidate
-from stanch.evaluation.history import Label, PointRecorder, StorePointRecorder
-from stanch.evaluation.replay_batches import EventWindows
-from stanch.evaluation.tune import (
-    Proposal,
-    Sweep,
+from stanch.evaluation.detection_file import (
     load_detection_config,
-    make_sweep,
     parse_detection_config,
-    propose,
     render_detection_config,
-    required_days,
 )
+from stanch.evaluation.labels import Label
+from stanch.evaluation.recorders import PointRecorder, StorePointRecorder
+from stanch.evaluation.replay_batches import EventWindows
+from stanch.evaluation.sweep import Sweep, make_sweep
+from stanch.evaluation.tune import Proposal, propose, required_days
 from stanch.store import Store
 
 S = DEMO_START

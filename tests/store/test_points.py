@@ -9,7 +9,7 @@ import pytest
 
 from stanch.core.series import SeriesKey
 from stanch.core.windows import ClientStats, Point
-from stanch.evaluation.history import StorePointRecorder
+from stanch.evaluation.recorders import StorePointRecorder
 from stanch.store import Store
 
 SHOP = SeriesKey("shop", "*")

@@ -59,7 +59,8 @@ from stanch.evaluation.backtest_results import (
     SeriesStats,
     fire_order,
 )
-from stanch.evaluation.history import Label, read_events, read_points, sniff_format
+from stanch.evaluation.history import read_events, read_points, sniff_format
+from stanch.evaluation.labels import Label
 from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S, EventWindows, PointOrder
 
 #: The entry points, and the types and defaults their signatures name.

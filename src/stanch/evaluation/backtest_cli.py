@@ -55,19 +55,16 @@ from stanch.evaluation.backtest_results import (
     summary_row,
 )
 from stanch.evaluation.config_edit import edited_config_text
-from stanch.evaluation.history import Label, load_labels, parse_time
-from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
-from stanch.evaluation.tune import (
-    DEFAULT_BUDGET,
-    DEFAULT_FIRE_AFTER,
-    TUNED,
-    Proposal,
+from stanch.evaluation.detection_file import (
     coerce_setting,
     config_diff,
     load_detection_config,
-    make_sweep,
-    propose,
 )
+from stanch.evaluation.history import parse_time
+from stanch.evaluation.labels import Label, load_labels
+from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
+from stanch.evaluation.sweep import DEFAULT_FIRE_AFTER, TUNED, make_sweep
+from stanch.evaluation.tune import DEFAULT_BUDGET, Proposal, propose
 from stanch.store import Store
 
 backtest_app = typer.Typer(

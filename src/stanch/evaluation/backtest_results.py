@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from stanch.core.alerts import AlertKind
 from stanch.core.detection import DetectionConfig, route_config
-from stanch.evaluation.history import Label
+from stanch.evaluation.labels import Label
 from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
 
 DAY_S = 86_400.0

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from stanch.core.detection import DetectionConfig
-from stanch.evaluation.tune import (
+from stanch.evaluation.detection_file import (
     coerce_setting,
     normal_section,
     parse_detection_config,

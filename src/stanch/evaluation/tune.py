@@ -1,30 +1,13 @@
 """Tuning: thresholds per route and signal proposed from a backtest, as a reviewable diff.
 
-The detector configuration file (``detection.yaml``), read by :func:`load_detection_config`::
+This module owns the choice. The candidates replayed, and the exact recombination of their
+results, are :mod:`stanch.evaluation.sweep`; the settings file (``detection.yaml``: its format,
+reading and rendering) is :mod:`stanch.evaluation.detection_file`, though the header of a file
+rendered in normal form still names this module as its format.
 
-    detection:
-      defaults:                  # any DetectionConfig field; missing ones keep their default
-        fire_after: 3            # points in a row over threshold before an alert fires
-        spike_threshold: 6.0     # the z-like surprise that scores 0.5 (see DetectionConfig)
-        detector: ensemble       # what scores rate and latency: ensemble (default) or robust
-        warmup_s: 2m             # *_s fields take seconds or durations ("30s", "2m", "1h")
-      routes:                    # optional overrides, each on top of ``defaults``
-        "GET /search":           # an exact route key ...
-          spike_threshold: 4.0
-        "GET /products*":        # ... or a glob (case-sensitive), tried in file order ...
-          latency_threshold: 8.0
-        "*":                     # ... or "*": the service-wide series (not "every route")
-          fire_after: 2
-
-A series takes its exact route key, else the first glob that matches it, else ``defaults``;
-entries do not stack. ``interval_s`` is global (the aggregation window), so only ``defaults``
-may set it. Other top-level keys are ignored, so the section can live in a larger file.
-
-How :func:`propose` chooses, per route (over all services) and alert kind: every threshold
-of a grid (:data:`DEFAULT_GRID`, plus the values in use) is replayed with every
-``fire_after`` (:data:`DEFAULT_FIRE_AFTER`) in one pass. Because each signal's detector and
-hysteresis see only their own series and threshold, candidate ``i`` sets the ``i``-th value of
-*every* threshold at once, and per-(route, kind) results can be recombined exactly. Then:
+How :func:`propose` chooses, per route (over all services) and alert kind, from one replay of
+a sweep (every threshold of a grid plus the values in use, with every ``fire_after``; the
+results recombine exactly per route and kind, see :mod:`stanch.evaluation.sweep`):
 
 - settings whose false alarms per day exceed ``budget`` (per route and kind) are out;
 - when some setting in budget finds labeled incidents, the winner finds the most, then the
@@ -48,230 +31,32 @@ take it too: the diff shows it; from short history, only a raised default is tak
 that resolves to its choice needs no entry. The proposal is scored by recombining the replayed
 results (exact, as above). ``stanch tune --config`` writes it into the user's own file
 (:mod:`stanch.evaluation.config_edit`), so its diff applies with ``patch``; without a file,
-:meth:`Proposal.diff` compares normal forms (:func:`render_detection_config`).
+:meth:`Proposal.diff` compares normal forms (``detection_file.render_detection_config``).
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
-import yaml
-
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DETECTORS, DetectionConfig, route_config
-from stanch.core.durations import parse_duration
-from stanch.core.errors import ValidationError
+from stanch.core.detection_config import DetectionConfig, route_config
 from stanch.evaluation.backtest_results import (
     BacktestResult,
     Candidate,
-    Fire,
     SeriesStats,
-    fire_order,
     merge_detections,
 )
+from stanch.evaluation.detection_file import config_diff, render_detection_config
+from stanch.evaluation.sweep import TUNED, Choice, Sweep, recombine
 
-#: The threshold each tuned alert kind is scored against.
-TUNED: Final[dict[AlertKind, str]] = {
-    AlertKind.TRAFFIC_SPIKE: "spike_threshold",
-    AlertKind.TRAFFIC_DROP: "drop_threshold",
-    AlertKind.ERROR_BURST: "error_threshold",
-    AlertKind.SLO_BURN: "burn_threshold",
-    AlertKind.LATENCY_SPIKE: "latency_threshold",
-}
-DEFAULT_GRID: Final[dict[str, tuple[float, ...]]] = {
-    "spike_threshold": (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0),
-    "drop_threshold": (2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0),
-    "error_threshold": (4.0, 5.0, 6.0, 7.0, 9.0, 11.0, 14.0),
-    "burn_threshold": (6.0, 8.0, 10.0, 14.4, 20.0, 28.0, 40.0),
-    "latency_threshold": (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0),
-}
-DEFAULT_FIRE_AFTER: Final = (1, 2, 3, 5)
 DEFAULT_BUDGET: Final = 0.5
 #: With no false alarm in ``d`` days, the 95% upper bound of the rate is about ``3 / d``.
 ZERO_EVENT_BOUND: Final = 3.0
 MIN_HISTORY_DAYS: Final = 1.0
-
-_FIELDS: Final = {f.name: f.type for f in fields(DetectionConfig)}
-_AT_LEAST_ZERO: Final = frozenset(
-    {
-        "min_rate_change",
-        "min_spike_rps",
-        "error_min_ratio",
-        "error_p_floor",
-        "error_min_errors",
-        "latency_min_change",
-        "latency_min_samples",
-    }
-)
-_HEADER: Final = "# Stanch detector settings; format: stanch.evaluation.tune.\n"
-
-
-# --------------------------------------------------------------------------- the file
-
-
-def coerce_setting(name: str, value: object) -> float | int | str:
-    """``value`` checked for DetectionConfig field ``name``; raises ValueError saying why."""
-    kind = _FIELDS.get(name)
-    if kind is None:
-        raise ValueError(f"unknown setting; expected one of {', '.join(sorted(_FIELDS))}")
-    if name == "detector":
-        if value not in DETECTORS:
-            raise ValueError(f"expected one of {', '.join(DETECTORS)}, got {value!r}")
-        return str(value)
-    if isinstance(value, str) and name.endswith("_s"):
-        return parse_duration(value)
-    if kind == "int":
-        if type(value) is not int:
-            raise ValueError(f"expected a whole number, got {value!r}")
-        if value < (0 if name in _AT_LEAST_ZERO else 1):
-            raise ValueError(f"must be at least {0 if name in _AT_LEAST_ZERO else 1}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (number == 0 and name not in _AT_LEAST_ZERO):
-        raise ValueError(f"must be {'>= 0' if name in _AT_LEAST_ZERO else '> 0'}, got {value}")
-    if name in ("slo_objective", "error_min_ratio") and number >= 1:
-        raise ValueError(f"must be below 1, got {value}")
-    return number
-
-
-def parse_detection_config(
-    text: str, filename: str = "<detection>"
-) -> tuple[DetectionConfig, dict[str, DetectionConfig]]:
-    """(defaults, route key or glob -> settings) from YAML text; ValidationError names the
-    line and field of the first problem."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ValidationError(f"{filename}:{line}: (yaml): {exc.problem or 'invalid'}") from None
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise ValidationError(f"{filename}:1: (yaml): {str(exc)[:120]}") from None
-    finally:
-        loader.dispose()
-
-    def fail(path: tuple[str, ...], message: str) -> ValidationError:
-        return ValidationError(f"{filename}:{_line_of(root, path)}: {'.'.join(path)}: {message}")
-
-    if not isinstance(data, dict) or not isinstance(data.get("detection"), dict):
-        raise fail(("detection",), "expected a mapping with defaults and routes")
-    section: dict[Any, Any] = data["detection"]
-    for key in section:
-        if key not in ("defaults", "routes"):
-            raise fail(("detection", str(key)), "unknown key; expected defaults or routes")
-
-    def settings(path: tuple[str, ...], value: object) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise fail(path, "expected a mapping of settings")
-        out: dict[str, Any] = {}
-        for name, raw in value.items():
-            if name == "interval_s" and path[1] == "routes":
-                raise fail((*path, name), "interval_s is global; set it under defaults")
-            try:
-                out[str(name)] = coerce_setting(str(name), raw)
-            except ValueError as exc:
-                raise fail((*path, str(name)), str(exc)) from None
-        return out
-
-    def build(
-        path: tuple[str, ...], value: object, base: DetectionConfig | None
-    ) -> DetectionConfig:
-        given = settings(path, value)
-        try:
-            return DetectionConfig(**given) if base is None else replace(base, **given)
-        except (TypeError, ValueError) as exc:  # a setting, or a combination, it refused
-            raise fail(path, str(exc)) from None
-
-    defaults = build(("detection", "defaults"), section.get("defaults"), None)
-    routes_raw = section.get("routes") or {}
-    if not isinstance(routes_raw, dict):
-        raise fail(("detection", "routes"), "expected a mapping of route key -> settings")
-    routes = {
-        str(route): build(("detection", "routes", str(route)), value, defaults)
-        for route, value in routes_raw.items()
-    }
-    return defaults, routes
-
-
-def load_detection_config(path: str | Path) -> tuple[DetectionConfig, dict[str, DetectionConfig]]:
-    """(defaults, route key or glob -> settings) from a detection YAML file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValidationError(f"{path}:1: (file): cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path}:1: (file): not valid UTF-8") from None
-    return parse_detection_config(text, str(path))
-
-
-def _line_of(root: yaml.Node | None, path: tuple[str, ...]) -> int:
-    line = 1 if root is None else root.start_mark.line + 1
-    node = root
-    for part in path:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
-                node, line = value, key.start_mark.line + 1
-                break
-        else:
-            break
-    return line
-
-
-def setting_names() -> tuple[str, ...]:
-    """Every DetectionConfig setting, in declaration order (the order files are written in)."""
-    return tuple(_FIELDS)
-
-
-def normal_section(
-    defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
-) -> dict[str, Any]:
-    """The ``detection`` section in normal form: every default spelled out, route entries as
-    their differences from the defaults."""
-    base = {name: getattr(defaults, name) for name in _FIELDS}
-    return {
-        "defaults": base,
-        "routes": {
-            route: {n: getattr(c, n) for n in _FIELDS if getattr(c, n) != base[n]}
-            for route, c in routes.items()
-        },
-    }
-
-
-def render_detection_config(
-    defaults: DetectionConfig, routes: Mapping[str, DetectionConfig]
-) -> str:
-    """The configuration in normal form (see :func:`normal_section`), as a whole file.
-    ``parse_detection_config`` reads it back unchanged."""
-    doc = {"detection": normal_section(defaults, routes)}
-    return _HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
-
-
-def config_diff(before: str, after: str, *, before_name: str, after_name: str) -> str:
-    """A unified diff from ``before`` to ``after`` ("" when they are the same) that ``patch``
-    and ``git apply`` take: a last line without a newline is marked as such."""
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=before_name,
-        tofile=after_name,
-    )
-    return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
-    )
 
 
 def required_days(budget: float) -> float:
@@ -280,71 +65,6 @@ def required_days(budget: float) -> float:
     if budget <= 0:
         return math.inf
     return max(MIN_HISTORY_DAYS, ZERO_EVENT_BOUND / budget)
-
-
-# --------------------------------------------------------------------------- the sweep
-
-
-@dataclass(frozen=True, slots=True)
-class Sweep:
-    """The candidates to replay; candidate ``f * size + i`` sets threshold ``i`` of every
-    list (the last value once a list runs out) and ``fire_after[f]``."""
-
-    current: Candidate
-    values: Mapping[str, tuple[float, ...]]
-    fire_after: tuple[int, ...]
-    candidates: tuple[Candidate, ...]
-
-    @property
-    def size(self) -> int:
-        return max(len(v) for v in self.values.values())
-
-    def value(self, param: str, i: int) -> float:
-        values = self.values[param]
-        return values[min(i, len(values) - 1)]
-
-    def index_of(self, param: str, value: float) -> int:
-        return next(i for i in range(self.size) if self.value(param, i) == value)
-
-
-def make_sweep(
-    current: Candidate,
-    *,
-    grid: Mapping[str, Sequence[float]] | None = None,
-    fire_after: Sequence[int] = DEFAULT_FIRE_AFTER,
-) -> Sweep:
-    """Candidates around ``current``: its own values always among those tried."""
-    unknown = set(grid or {}) - set(TUNED.values())
-    if unknown:
-        raise ValidationError(
-            f"cannot tune {', '.join(sorted(unknown))}; tunable: {', '.join(TUNED.values())}"
-        )
-    configs = [current.defaults, *current.routes.values()]
-    values = {
-        param: tuple(
-            sorted(
-                {float(v) for v in (grid or {}).get(param, DEFAULT_GRID[param])}
-                | {float(getattr(c, param)) for c in configs}
-            )
-        )
-        for param in TUNED.values()
-    }
-    fires = tuple(sorted({*fire_after, *(c.fire_after for c in configs)}))
-    size = max(len(v) for v in values.values())
-    candidates = []
-    for f in fires:
-        for i in range(size):
-            changes: dict[str, Any] = {p: v[min(i, len(v) - 1)] for p, v in values.items()}
-            changes["fire_after"] = f
-            name = f"fire_after={f} " + " ".join(f"{p}={changes[p]:g}" for p in values)
-            candidates.append(
-                Candidate(
-                    name,
-                    replace(current.defaults, **changes),
-                    {r: replace(c, **changes) for r, c in current.routes.items()},
-                )
-            )
-    return Sweep(current, values, fires, tuple(candidates))
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,10 +156,6 @@ def _cells(result: BacktestResult) -> dict[tuple[str, AlertKind], _Cell]:
     }
 
 
-_Choice = tuple[int, dict[AlertKind, int]]
-"""(index into ``fire_after``, threshold index per alert kind) for one route."""
-
-
 def propose(
     sweep: Sweep, results: Sequence[BacktestResult], *, budget: float = DEFAULT_BUDGET
 ) -> Proposal:
@@ -451,8 +167,8 @@ def propose(
     can_loosen = days >= needed
     cells = [_cells(r) for r in results]
     current = sweep.current
-    now: dict[str, _Choice] = {}
-    chosen: dict[str, _Choice] = {}
+    now: dict[str, Choice] = {}
+    chosen: dict[str, Choice] = {}
     signals: list[SignalProposal] = []
     for route in sorted({route for route, _ in cells[0]}):
         config = current.config_for(route)
@@ -512,8 +228,8 @@ def propose(
         current=current,
         proposed=proposed,
         signals=tuple(signals),
-        baseline=_recombine(baseline, sweep, results, now),
-        result=_recombine(proposed, sweep, results, chosen),
+        baseline=recombine(baseline, sweep, results, now),
+        result=recombine(proposed, sweep, results, chosen),
         budget=budget,
         history_days=days,
         required_days=needed,
@@ -524,16 +240,16 @@ def _choose(
     route: str,
     sweep: Sweep,
     cells: Sequence[Mapping[tuple[str, AlertKind], _Cell]],
-    now: _Choice,
+    now: Choice,
     days: float,
     budget: float,
     can_loosen: bool,
-) -> _Choice:
+) -> Choice:
     """The route's fire_after and thresholds: each kind picked under each fire_after, then
     the fire_after with the most kinds in budget, most incidents found, fastest, fewest false
     alarms (ties keep the one in use, then the smaller). Without ``can_loosen``, no value
     below the one in use is considered."""
-    best: tuple[tuple[Any, ...], _Choice] | None = None
+    best: tuple[tuple[Any, ...], Choice] | None = None
     for f in range(0 if can_loosen else now[0], len(sweep.fire_after)):
         column = [cells[f * sweep.size + i] for i in range(sweep.size)]
         picks = {
@@ -641,42 +357,4 @@ def _reason(now: _Cell, new: _Cell, kept: bool, days: float, budget: float) -> s
         return f"{why}; kept ({fa:.2f} false alarms/day)"
     return (
         f"{why}; {_per_day(now.false_positives, days):.2f} false alarms/day now, {fa:.2f} proposed"
-    )
-
-
-def _recombine(
-    candidate: Candidate,
-    sweep: Sweep,
-    results: Sequence[BacktestResult],
-    choice: Mapping[str, _Choice],
-) -> BacktestResult:
-    """The result ``candidate`` would get, assembled from the replayed candidates' series."""
-    wanted: dict[int, set[tuple[str, AlertKind]]] = {}
-    for route, (f, picks) in choice.items():
-        for kind, i in picks.items():
-            wanted.setdefault(f * sweep.size + i, set()).add((route, kind))
-    fires: list[Fire] = []
-    rows: list[SeriesStats] = []
-    for index, keys in wanted.items():
-        source = results[index]
-        rows.extend(r for r in source.series if (r.route, r.kind) in keys)
-        fires.extend(f for f in source.fires if (f.route, f.kind) in keys)
-    first = results[0]
-    order = {(r.service, r.route, r.kind): n for n, r in enumerate(first.series)}
-    rows.sort(key=lambda r: order[(r.service, r.route, r.kind)])
-    fires.sort(key=fire_order)
-    actions: dict[str, int] = {}
-    on_false: dict[str, int] = {}
-    for fire in fires:
-        for name in fire.actions:
-            actions[name] = actions.get(name, 0) + 1
-            if fire.is_false_alarm:
-                on_false[name] = on_false.get(name, 0) + 1
-    return replace(
-        first,
-        candidate=candidate,
-        fires=tuple(fires),
-        series=tuple(rows),
-        actions=dict(sorted(actions.items())),
-        actions_on_false_alarms=dict(sorted(on_false.items())),
     )

@@ -158,7 +158,7 @@ class ServerContext:
             now = clock() - settings.step_lag_s
             recorder = None
             if settings.history_days > 0:  # for `stanch backtest --db` and `stanch tune --db`
-                from stanch.evaluation.history import StorePointRecorder
+                from stanch.evaluation.recorders import StorePointRecorder
 
                 recorder = StorePointRecorder(store, retention_s=settings.history_days * 86_400)
             engine = Engine(
@@ -302,7 +302,7 @@ class ServerContext:
 def _with_detection(config: EngineConfig | None, path: Path) -> tuple[EngineConfig, str]:
     """``config`` with the detector settings of ``path`` (``detection.yaml``) and that file's
     text. Its ``interval_s`` is the aggregation window, so it sets the engine's too."""
-    from stanch.evaluation.tune import load_detection_config
+    from stanch.evaluation.detection_file import load_detection_config
 
     defaults, routes = load_detection_config(path)
     base = config or EngineConfig()
