@@ -79,7 +79,7 @@ class Engine(Responder, NoiseGate):
         self.config = config or EngineConfig()
         self.guard = CardinalityGuard(self.config.max_series)
         self.totals = SeriesTotals()  # cumulative per-series counts for /metrics
-        self.record = record  # history recorder for backtests (evaluation.history.PointRecorder)
+        self.record = record  # history recorder for backtests (evaluation.recorders.PointRecorder)
         self.windows = WindowAggregator(self.config.interval_s, self.guard)
         self.monitors: dict[SeriesKey, SeriesMonitor] = {}
         self.buffers: dict[str, EventBuffer] = {}

@@ -28,9 +28,7 @@ from typing import Any, ClassVar, Final
 
 from stanch.core.alert_text import explain, explaining_clients
 from stanch.core.alerts import Alert, AlertKind, AlertStatus, fingerprint
-from stanch.core.detection_config import DETECTORS as DETECTORS  # TEMP re-export
-from stanch.core.detection_config import DetectionConfig as DetectionConfig
-from stanch.core.detection_config import route_config as route_config
+from stanch.core.detection_config import DetectionConfig
 from stanch.core.detectors import (
     BurnRateDetector,
     EnsembleDetector,

@@ -79,9 +79,9 @@ class DetectionConfig:
         """The SLO burn-rate tiers in points.
 
         Each tier is three flat fields rather than one list setting so that the detection YAML
-        (``stanch.evaluation.tune``) reads, renders and tunes them like any other number; the
-        ``burn_long_s``/``burn_short_s``/``burn_threshold`` of older configurations keep their
-        meaning: the fast page tier."""
+        (``stanch.evaluation.detection_file``) reads and renders them, and ``stanch tune``
+        tunes them, like any other number; the ``burn_long_s``/``burn_short_s``/
+        ``burn_threshold`` of older configurations keep their meaning: the fast page tier."""
         return tuple(
             BurnTier(self.points(long_s), self.points(short_s), threshold, pages)
             for _, long_s, short_s, threshold, pages in self._burn_tier_settings()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from stanch.core.alerts import AlertKind
-from stanch.core.detection import DetectionConfig, route_config
+from stanch.core.detection_config import DetectionConfig, route_config
 from stanch.evaluation.labels import Label
 from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
 

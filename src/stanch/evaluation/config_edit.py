@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from stanch.core.detection import DetectionConfig
+from stanch.core.detection_config import DetectionConfig
 from stanch.evaluation.detection_file import (
     coerce_setting,
     normal_section,
