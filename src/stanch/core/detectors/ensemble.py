@@ -47,7 +47,7 @@ own z thresholds as well, so an eager alarm on a young series does not page by i
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from typing import ClassVar
 
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY, EwRobust
@@ -88,7 +88,8 @@ class EnsembleDetector:
         "_novelty",
         "_pending",
         "_record_decay",
-        "_residuals",
+        "_ring",
+        "_ring_at",
         "_runner_up",
         "_scales",
         "_seasonal",
@@ -153,7 +154,9 @@ class EnsembleDetector:
         )
         n = len(self.scales)
         self._scales = _MultiEw(n, alpha, warmup, clip)
-        self._residuals: deque[float] = deque([0.0] * max(self.scales), maxlen=max(self.scales))
+        # The last max(scales) residuals, packed; _ring_at is the oldest (the next to go).
+        self._ring = array("d", [0.0]) * max(self.scales)
+        self._ring_at = 0
         self._sums = [0.0] * n
         self._count = 0
         # Per scale: the largest and second-largest block maxima of |z| (decaying), and the
@@ -190,15 +193,16 @@ class EnsembleDetector:
 
         # Running sums over the last k residuals, one per scale, from one shared ring buffer;
         # each scale's z is judged against that scale's own runner-up record.
-        ring = self._residuals
+        ring = self._ring
         n = len(ring)
+        at = self._ring_at
         ratio = -1.0
         best = 0.0
         best_i = 0
         margin = self.margin
         abs_z = [0.0] * len(self.scales)
         for i, k in enumerate(self.scales):
-            self._sums[i] += residual - ring[n - k]
+            self._sums[i] += residual - ring[at - k]  # k points back; negative wraps around
             mean = self._sums[i] / k
             z = self._scales.z(i, mean)
             self._scales.learn(i, mean, z)
@@ -206,7 +210,8 @@ class EnsembleDetector:
             r = abs_z[i] / (self._runner_up[i] + margin)
             if r > ratio:
                 ratio, best, best_i = r, z, i
-        ring.append(residual)
+        ring[at] = residual
+        self._ring_at = at + 1 if at + 1 < n else 0
 
         if self._count <= self.warmup:
             return Score(0.0, value, expected, 0.0, warming=True)
@@ -222,6 +227,20 @@ class EnsembleDetector:
         if score >= 0.5:
             self._muted = self.mute
         return Score(score, value, expected, best)
+
+    @property
+    def _residuals(self) -> list[float]:
+        """The ring's residuals, oldest first: the snapshot's form (that of the deque the
+        ring replaced, so saved state loads either way)."""
+        at = self._ring_at
+        return list(self._ring[at:]) + list(self._ring[:at])
+
+    @_residuals.setter
+    def _residuals(self, saved: list[float]) -> None:
+        n = len(self._ring)
+        kept = [float(x) for x in saved[-n:]]
+        self._ring = array("d", [0.0] * (n - len(kept)) + kept)
+        self._ring_at = 0
 
     def _learn_records(self, abs_z: list[float]) -> None:
         """Decay the records; every ``record_lag`` points merge the block's maxima into them.

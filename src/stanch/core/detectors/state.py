@@ -7,6 +7,7 @@ learned fields in ``STATE``; configuration comes from the constructor and is not
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from typing import Any
 
@@ -29,6 +30,8 @@ def restore(obj: Any, data: dict[str, Any]) -> None:
         if isinstance(current, deque):
             current.clear()
             current.extend(value[-current.maxlen :] if current.maxlen else value)
+        elif isinstance(current, array):  # packed floats stay packed
+            setattr(obj, name, array(current.typecode, value))
         elif hasattr(type(current), "STATE"):
             restore(current, value)
         else:
@@ -36,7 +39,7 @@ def restore(obj: Any, data: dict[str, Any]) -> None:
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, deque):
+    if isinstance(value, deque | array):
         return list(value)
     if hasattr(type(value), "STATE"):
         return snapshot(value)
