@@ -444,6 +444,7 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert parse_retry_after("12", now=0.0) == 12.0
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40.0) == 60.0
     assert parse_retry_after("soon", now=0.0) is None
+    assert parse_retry_after("\u00b2", now=0.0) is None  # a digit to str.isdigit, not to float
 
 
 @pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset to change zones")

@@ -40,7 +40,7 @@ from stanch.core.detectors.base import NO_DATA
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
 from stanch.core.news_gate import NewsGate
-from stanch.core.rate_signal import RateSignal
+from stanch.core.rate_signal import RateSignal, point_spread
 from stanch.core.series import SeriesKey
 from stanch.core.severity import Severity, assess_severity
 from stanch.core.slo_paging import SloPaging
@@ -256,7 +256,7 @@ class SeriesMonitor:
             if latency.warming:
                 self.spreads["latency_p95"] = math.nan
                 return latency
-            self.spreads["latency_p95"] = _point_spread(self.latency)
+            self.spreads["latency_p95"] = point_spread(self.latency)
         else:
             raw = latency = self.latency.update(point.t_end, p95)
             if latency.warming:
@@ -372,11 +372,6 @@ def _ensemble(config: DetectionConfig, name: str) -> EnsembleDetector:
         quiet=warmup,
         name=name,
     )
-
-
-def _point_spread(detector: EnsembleDetector) -> float:
-    """The ensemble's point-level sigma for its last point, NaN when it has none yet."""
-    return detector.spread if detector.spread > 0 else math.nan
 
 
 _NEWS_SIGNAL: Final = {

@@ -25,7 +25,7 @@ class DetectionConfig:
     """Detector settings; durations are in seconds and converted to points by the interval.
 
     ``detector`` picks what scores request rate and p95 latency: ``"ensemble"`` (the default) or
-    ``"robust"`` (see the module docstring for how each is gated).
+    ``"robust"`` (see :mod:`stanch.core.detection` for how each is gated).
     """
 
     interval_s: float = 1.0

@@ -74,7 +74,7 @@ class RateSignal:
         if not isinstance(detector, EnsembleDetector):
             return RateReading(raw, raw.deviation, news)
         poisson = math.sqrt(max(raw.expected, 1.0) / interval)
-        spread = detector.spread if detector.spread > 0 else math.nan
+        spread = point_spread(detector)
         limit = abs(rate - raw.expected) / poisson
         deviation = math.copysign(min(abs(raw.deviation), limit), raw.deviation)
         strength = raw.deviation
@@ -103,3 +103,8 @@ class RateSignal:
         if isinstance(self.detector, EnsembleDetector):
             return self.detector.explain(self.last_raw)
         return ""
+
+
+def point_spread(detector: EnsembleDetector) -> float:
+    """The ensemble's point-level sigma for its last point, NaN when it has none yet."""
+    return detector.spread if detector.spread > 0 else math.nan

@@ -2,8 +2,8 @@
 
 After each point, a :class:`~stanch.core.detection.SeriesMonitor` holds ``last_scores``: per
 alert kind, what it observed, what it expected, and the deviation in its own unit of surprise.
-From that, and the series' :class:`~stanch.core.detection.DetectionConfig`, this module derives
-the range of values the detector would *not* have called anomalous at that moment:
+From that, and the series' :class:`~stanch.core.detection_config.DetectionConfig`, this module
+derives the range of values the detector would *not* have called anomalous at that moment:
 
 * request rate: a spike needs ``z >= spike_threshold`` *and* a relative change of at least
   ``min_rate_change`` *and* ``min_spike_rps`` extra requests; a drop needs the mirror image.
