@@ -7,8 +7,13 @@ rules, pass the same checks as one made on the dashboard, need the same role (re
 changing: responder or admin) and land in the audit trail under the token's name.
 
 Output: ``add`` prints the new id alone on stdout (``ID=$(stanch silences add ...)``) and a
-description on stderr; lists are tables, or the server's JSON with ``--json``. Everything the
-server stores from people (matchers, comments, names) is printed as text, never as markup.
+description on stderr; lists are tables, or the server's JSON with ``--json``. An answer is
+read only once it has the shape a Stanch server gives (the ``*View`` models below; anything
+else is one line, exit 1). Everything the server stores from people (matchers, comments,
+names) is printed as ``rich.text.Text``, never as markup, with control characters made
+visible (:func:`stanch.remote.printable`): a comment cannot recolour, clear or retitle the
+terminal of whoever lists it. Piped to a file or a program, tables are laid out wide rather
+than cut at 80 columns.
 """
 
 from __future__ import annotations
@@ -17,21 +22,33 @@ import json
 import re
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, Final, NoReturn, TypeVar
 
 import typer
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
+from pydantic_core import PydanticCustomError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from stanch.noise_input import parse_duration_arg, parse_time_arg, parse_weekly, split_matcher
-from stanch.remote import Remote, RemoteError, TokenOption, UrlOption, connect
+from stanch.remote import (
+    Answer,
+    Remote,
+    RemoteError,
+    TokenOption,
+    UrlOption,
+    connect,
+    printable,
+)
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
+PIPED_WIDTH: Final = 200  # columns of a table written to a file or a pipe: none is cut
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # a line stays one
+now: Callable[[], float] = time.time  # the clock a computed end is checked against (tests set it)
 
 silences_app = typer.Typer(
     help="Mute alerts on a running server for a while (like amtool silence).",
@@ -43,10 +60,13 @@ maintenance_app = typer.Typer(
 )
 
 T = TypeVar("T")
+R = TypeVar("R", bound="RuleView")
 
 ForOption = typer.Option(None, "--for", help="How long: 30m, 2h, 1d, 1h30m.")
 UntilOption = typer.Option(None, "--until", help="End: ISO-8601 (UTC unless offset) or Unix s.")
-StartsOption = typer.Option(None, "--starts", help="Start, as --until; default now.")
+StartsOption = typer.Option(
+    None, "--starts", help="Start, as --until; default now (one in the past: now, same end)."
+)
 CommentOption = typer.Option(..., "--comment", "-c", help="Why: shown with every held alert.")
 AllOption = typer.Option(False, "--all", "--expired", help="Also the last ones that ended.")
 JsonOption = typer.Option(False, "--json", help="The server's JSON, for scripts.")
@@ -54,9 +74,116 @@ CAUSES = ("silence", "maintenance", "inhibition")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
+# ---------------------------------------------------------------------- answers
+
+
+def _a_time(ts: float) -> float:
+    """Unix seconds that are a date :func:`_when` can print (years 1 to 9999): any other
+    number makes the whole answer unexpected, so no table ever shows a made-up time."""
+    try:
+        datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise PydanticCustomError(
+            "time", "Input should be a time in Unix seconds (years 1 to 9999)"
+        ) from None
+    return ts
+
+
+def _a_rule_id(text: str) -> str:
+    """An id as Stanch makes them: it is printed alone for ``ID=$(...)`` and is a URL path
+    segment in the next command."""
+    if not _ID.fullmatch(text):
+        raise PydanticCustomError("rule_id", "Input should be a rule id such as S-0001")
+    return text
+
+
+Time = Annotated[float, AfterValidator(_a_time)]
+RuleId = Annotated[str, AfterValidator(_a_rule_id)]
+
+
+class _View(BaseModel):
+    """The fields of an answer the CLI reads, checked strictly (a number is not "3", a
+    string is not null); fields not named are left alone (``--json`` prints them)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, allow_inf_nan=False)
+
+
+class MatcherView(_View):
+    field: str
+    op: str
+    pattern: str
+
+
+class RuleView(_View):
+    """What silences and maintenance windows have in common."""
+
+    id: RuleId
+    created_by: str
+    comment: str
+    status: str
+    ended_at: Time | None = None
+    ended_by: str | None = None
+
+
+class SilenceView(RuleView):
+    matchers: list[MatcherView]
+    starts_at: Time
+    ends_at: Time
+
+
+class WindowView(RuleView):
+    service: str
+    routes: list[str]
+    weekly: bool
+    starts_at: Time | None
+    ends_at: Time | None
+    schedule: str
+
+
+class HeldView(_View):
+    at: Time
+    service: str
+    route: str
+    kind: str
+    cause: str
+    rule: str
+    held: bool
+    reason: str
+
+
+A_SILENCE: Final = TypeAdapter(SilenceView)
+SILENCES: Final = TypeAdapter(list[SilenceView])
+A_WINDOW: Final = TypeAdapter(WindowView)
+WINDOWS: Final = TypeAdapter(list[WindowView])
+HELD: Final = TypeAdapter(list[HeldView])
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _stdout() -> Console:
+    """At a terminal, tables fit its width; written to a file or a program (no terminal),
+    they are laid out PIPED_WIDTH wide so no cell is cropped at the 80 columns rich assumes
+    there (``--json`` is the format for programs; this keeps ``| grep`` and ``> file`` whole)."""
+    out = Console(highlight=False, emoji=False)
+    if not out.is_terminal:
+        out.width = PIPED_WIDTH
+    return out
+
+
+def _text(*lines: str) -> Text:
+    """A table cell or a message: ``lines`` (from the server or a person) as plain text on
+    lines of their own, control characters visible, never parsed as markup or :emoji:."""
+    return Text("\n".join(printable(line) for line in lines))
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(message)}")
+    _error(message)
     raise typer.Exit(code)
+
+
+def _error(message: str) -> None:
+    err.print(Text.assemble(("error:", "red"), " ", _text(message)))
 
 
 def _checked(parse: Callable[[], T]) -> T:
@@ -74,7 +201,7 @@ def _remote(url: str, token: str | None) -> Remote:
         _fail(str(exc), exc.code)
 
 
-def _ask(call: Callable[[], Any]) -> Any:
+def _ask(call: Callable[[], Answer[T]]) -> Answer[T]:
     try:
         return call()
     except RemoteError as exc:
@@ -82,40 +209,69 @@ def _ask(call: Callable[[], Any]) -> Any:
 
 
 def _span(for_: str | None, until: str | None, starts: str | None) -> dict[str, float]:
-    """``starts_at`` and ``ends_at`` or ``duration`` of the body, from the options given."""
+    """``starts_at`` and ``ends_at`` or ``duration`` of the body, from the options given.
+
+    With ``--starts`` and ``--for`` the end is sent, not the duration: the server starts a
+    rule whose start has passed now, and would end it a whole ``--for`` later, not when the
+    person asked. An end that has passed already is refused, as amtool refuses one (by this
+    machine's clock; the server checks again by its own)."""
     if (for_ is None) == (until is None):
         _fail("give either --for (e.g. 2h) or --until (a time), one of them", 2)
     span: dict[str, float] = {}
     if starts is not None:
         span["starts_at"] = _checked(lambda: parse_time_arg(starts, "--starts"))
-    if for_ is not None:
-        span["duration"] = _checked(lambda: parse_duration_arg(for_))
     if until is not None:
         span["ends_at"] = _checked(lambda: parse_time_arg(until, "--until"))
+    if for_ is not None:
+        seconds = _checked(lambda: parse_duration_arg(for_))
+        if starts is None:
+            span["duration"] = seconds
+        else:
+            span["ends_at"] = span["starts_at"] + seconds
+            if span["ends_at"] <= now():
+                _fail(
+                    f"--starts {starts!r} with --for {for_!r} would end at "
+                    f"{_when(span['ends_at'])} UTC, which has passed: give a later --starts, "
+                    "or none to start now",
+                    2,
+                )
     return span
 
 
+def _moved(asked: dict[str, float], starts_at: float | None) -> None:
+    """Say so on stderr when the server started the rule later than ``--starts`` (a start
+    in the past is now: what is over cannot be silenced); the end is still the one asked."""
+    wanted = asked.get("starts_at")
+    if wanted is not None and starts_at is not None and starts_at > wanted:
+        err.print(
+            _text(
+                f"note: --starts {_when(wanted)} UTC is past: it starts now, {_when(starts_at)} UTC"
+            )
+        )
+
+
 def _when(ts: float | None) -> str:
+    """A time as the tables show it (UTC); every time in an answer is checked to be one."""
     if ts is None:
         return "—"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _status(rule: dict[str, Any]) -> str:
-    if rule.get("ended_by"):
-        return f"expired\nby {rule['ended_by']}"
-    return str(rule.get("status", "?"))
+def _status(rule: RuleView) -> list[str]:
+    if rule.ended_by:
+        return ["expired", f"by {rule.ended_by}"]
+    return [rule.status]
 
 
-def _dump(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+def _dump(answer: Answer[Any]) -> None:
+    """The server's JSON as it sent it (extra fields too), ASCII-escaped: a control
+    character in it reaches the terminal as ``\\u001b``, not as itself."""
+    sys.stdout.write(json.dumps(answer.raw, indent=2) + "\n")
 
 
-def _matchers(rule: dict[str, Any], sep: str = " ") -> str:
-    """Matchers as they would be typed again: ``'route=POST /pay' 'kind!=traffic_*'``."""
-    return sep.join(
-        shlex.quote(f"{m['field']}{m['op']}{m['pattern']}") for m in rule.get("matchers", [])
-    )
+def _matcher_words(silence: SilenceView) -> list[str]:
+    """Matchers as they would be typed again: ``'route=POST /pay'``, ``'kind!=traffic_*'``."""
+    return [shlex.quote(f"{m.field}{m.op}{m.pattern}") for m in silence.matchers]
 
 
 # ---------------------------------------------------------------------- silences
@@ -141,18 +297,24 @@ def silences_add(
     Example: stanch silences add route=/checkout 'kind!=traffic_*' --for 2h -c "load test"
     """
     parsed = [_checked(partial(split_matcher, m)) for m in matchers]
+    span = _span(for_, until, starts)
     body: dict[str, Any] = {
         "matchers": [{"field": f, "op": op, "pattern": p} for f, op, p in parsed],
         "comment": comment,
-        **_span(for_, until, starts),
+        **span,
     }
     remote = _remote(url, token)
-    silence = _ask(lambda: remote.post("/silences", body, doing="creating a silence"))
+    silence = _ask(
+        lambda: remote.post("/silences", body, doing="creating a silence", shape=A_SILENCE)
+    ).value
     err.print(
-        f"silence {escape(silence['id'])} on {escape(_matchers(silence))}: "
-        f"{silence['status']}, {_when(silence['starts_at'])} to {_when(silence['ends_at'])} UTC"
+        _text(
+            f"silence {silence.id} on {' '.join(_matcher_words(silence))}: {silence.status}, "
+            f"{_when(silence.starts_at)} to {_when(silence.ends_at)} UTC"
+        )
     )
-    typer.echo(silence["id"])
+    _moved(span, silence.starts_at)
+    typer.echo(silence.id)
 
 
 @silences_app.command("list")
@@ -164,9 +326,11 @@ def silences_list(
 ) -> None:
     """Silences in force (pending and active); with --all also those that ended."""
     remote = _remote(url, token)
-    rows = _ask(lambda: remote.get("/silences", {"expired": all_}, doing="listing silences"))
+    answer = _ask(
+        lambda: remote.get("/silences", {"expired": all_}, doing="listing silences", shape=SILENCES)
+    )
     if as_json:
-        _dump(rows)
+        _dump(answer)
         return
     table = Table(title="Silences")
     table.add_column("id", no_wrap=True)
@@ -176,20 +340,21 @@ def silences_list(
     table.add_column("status", min_width=7)
     table.add_column("created by", overflow="fold")
     table.add_column("comment", overflow="fold")
-    for s in rows:
+    for s in answer.value:
         table.add_row(
-            escape(s["id"]),
-            escape(_matchers(s, "\n")),
-            _when(s["starts_at"]),
-            _when(s.get("ended_at") or s["ends_at"]),
-            escape(_status(s)),
-            escape(s["created_by"]),
-            escape(s["comment"]),
+            _text(s.id),
+            _text(*_matcher_words(s)),
+            _when(s.starts_at),
+            _when(s.ended_at or s.ends_at),
+            _text(*_status(s)),
+            _text(s.created_by),
+            _text(s.comment),
         )
-    if rows:
-        console.print(table)
+    out = _stdout()
+    if answer.value:
+        out.print(table)
     else:
-        console.print("No silences." if all_ else "No silences in force.")
+        out.print("No silences." if all_ else "No silences in force.")
 
 
 @silences_app.command("expire")
@@ -202,25 +367,34 @@ def silences_expire(
 
     What they hold back pages at the server's next step if still firing. Needs a responder
     or admin token."""
-    _end_each(_remote(url, token), "silences", "silence", silence_ids)
+    _end_each(_remote(url, token), "silences", "silence", silence_ids, A_SILENCE)
 
 
-def _end_each(remote: Remote, path: str, noun: str, rule_ids: list[str]) -> None:
+def _end_each(
+    remote: Remote,
+    path: str,
+    noun: str,
+    rule_ids: list[str],
+    shape: TypeAdapter[R],
+) -> None:
     """End each rule; one that cannot be ended is reported and the others still are."""
     for rule_id in rule_ids:
         if not _ID.fullmatch(rule_id):  # one path segment: "../tokens" must reach nothing else
             _fail(
                 f"{rule_id[:80]!r} is not a {noun} id (as listed, e.g. {noun[0].upper()}-0001)", 2
             )
+    out = _stdout()
     failed = 0
     for rule_id in rule_ids:
         try:
-            ended = remote.delete(f"/{path}/{rule_id}", doing=f"ending {noun} {rule_id}")
+            ended = remote.delete(
+                f"/{path}/{rule_id}", doing=f"ending {noun} {rule_id}", shape=shape
+            ).value
         except RemoteError as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            _error(str(exc))
             failed += 1
             continue
-        console.print(f"{noun} {escape(ended['id'])} ended at {_when(ended.get('ended_at'))} UTC")
+        out.print(_text(f"{noun} {ended.id} ended at {_when(ended.ended_at)} UTC"))
     if failed:
         raise typer.Exit(1)
 
@@ -249,27 +423,35 @@ def maintenance_add(
     One-off with --for or --until, or every week with --weekly. Needs a responder or admin
     token."""
     body: dict[str, Any] = {"service": service, "routes": routes, "comment": comment}
+    span: dict[str, float] = {}
     if weekly is not None:
         if for_ is not None or until is not None or starts is not None:
             _fail("--weekly takes its days and hours, not --for, --until or --starts", 2)
         days, start, end = _checked(lambda: parse_weekly(weekly))
         body.update(weekdays=days, start_minute=start, end_minute=end)
     else:
-        body.update(_span(for_, until, starts))
+        span = _span(for_, until, starts)
+        body.update(span)
     remote = _remote(url, token)
-    window = _ask(lambda: remote.post("/maintenance", body, doing="creating a maintenance window"))
+    window = _ask(
+        lambda: remote.post(
+            "/maintenance", body, doing="creating a maintenance window", shape=A_WINDOW
+        )
+    ).value
     err.print(
-        f"maintenance window {escape(window['id'])} on {escape(window['service'])}: "
-        f"{window['status']}, {escape(_window_when(window))}"
+        _text(
+            f"maintenance window {window.id} on {window.service}: {window.status}, "
+            f"{_window_when(window)}"
+        )
     )
-    typer.echo(window["id"])
+    _moved(span, window.starts_at)
+    typer.echo(window.id)
 
 
-def _window_when(window: dict[str, Any]) -> str:
-    if window.get("weekly"):
-        return str(window.get("schedule", ""))
-    end = window.get("ended_at") or window.get("ends_at")
-    return f"{_when(window.get('starts_at'))} to {_when(end)} UTC"
+def _window_when(window: WindowView) -> str:
+    if window.weekly:
+        return window.schedule
+    return f"{_when(window.starts_at)} to {_when(window.ended_at or window.ends_at)} UTC"
 
 
 @maintenance_app.command("list")
@@ -281,11 +463,13 @@ def maintenance_list(
 ) -> None:
     """Maintenance windows in force (pending and active); with --all also those that ended."""
     remote = _remote(url, token)
-    rows = _ask(
-        lambda: remote.get("/maintenance", {"expired": all_}, doing="listing maintenance windows")
+    answer = _ask(
+        lambda: remote.get(
+            "/maintenance", {"expired": all_}, doing="listing maintenance windows", shape=WINDOWS
+        )
     )
     if as_json:
-        _dump(rows)
+        _dump(answer)
         return
     table = Table(title="Maintenance windows")
     table.add_column("id", no_wrap=True)
@@ -295,20 +479,21 @@ def maintenance_list(
     table.add_column("status", min_width=7)
     table.add_column("created by", overflow="fold")
     table.add_column("comment", overflow="fold")
-    for w in rows:
+    for w in answer.value:
         table.add_row(
-            escape(w["id"]),
-            escape(w["service"]),
-            escape("\n".join(shlex.quote(r) for r in w["routes"]) or "all"),
-            escape(_window_when(w)),
-            escape(_status(w)),
-            escape(w["created_by"]),
-            escape(w["comment"]),
+            _text(w.id),
+            _text(w.service),
+            _text(*[shlex.quote(r) for r in w.routes] or ["all"]),
+            _text(_window_when(w)),
+            _text(*_status(w)),
+            _text(w.created_by),
+            _text(w.comment),
         )
-    if rows:
-        console.print(table)
+    out = _stdout()
+    if answer.value:
+        out.print(table)
     else:
-        console.print("No maintenance windows." if all_ else "No maintenance windows in force.")
+        out.print("No maintenance windows." if all_ else "No maintenance windows in force.")
 
 
 @maintenance_app.command("end")
@@ -318,7 +503,7 @@ def maintenance_end(
     token: str | None = TokenOption,
 ) -> None:
     """End maintenance windows now (a weekly one for good). Needs a responder or admin token."""
-    _end_each(_remote(url, token), "maintenance", "maintenance window", window_ids)
+    _end_each(_remote(url, token), "maintenance", "maintenance window", window_ids, A_WINDOW)
 
 
 # ---------------------------------------------------------------------- suppressed
@@ -346,27 +531,30 @@ def suppressed(
     if cause is not None:
         params["cause"] = cause
     remote = _remote(url, token)
-    rows = _ask(lambda: remote.get("/suppressed", params, doing="listing held-back alerts"))
+    answer = _ask(
+        lambda: remote.get("/suppressed", params, doing="listing held-back alerts", shape=HELD)
+    )
     if as_json:
-        _dump(rows)
+        _dump(answer)
         return
     table = Table(title="Held-back alerts")
     table.add_column("at (UTC)")
     for col in ("service", "route", "kind", "cause", "rule", "held"):
         table.add_column(col, overflow="fold")
     table.add_column("reason", overflow="fold")
-    for s in rows:
+    for h in answer.value:
         table.add_row(
-            _when(s["at"]),
-            escape(s["service"]),
-            escape(s["route"]),
-            escape(s["kind"]),
-            escape(s["cause"]),
-            escape(s["rule"]),
-            "yes" if s["held"] else "no",
-            escape(s["reason"]),
+            _when(h.at),
+            _text(h.service),
+            _text(h.route),
+            _text(h.kind),
+            _text(h.cause),
+            _text(h.rule),
+            "yes" if h.held else "no",
+            _text(h.reason),
         )
-    if rows:
-        console.print(table)
+    out = _stdout()
+    if answer.value:
+        out.print(table)
     else:
-        console.print("Nothing held back.")
+        out.print("Nothing held back.")

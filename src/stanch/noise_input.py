@@ -3,8 +3,10 @@
 The server decides what a rule may be (which fields a matcher names, how long a silence may
 last, whether a time is in the past: its clock is the one that counts). The command line only
 checks *syntax*, so that a typo such as ``--for 2hours`` fails at once, with exit status 2,
-instead of as a request the server must refuse. Each parser raises ``ValueError`` with a
-message that names the option and shows what was expected.
+instead of as a request the server must refuse. (One exception lives in ``stanch.noise_cli``:
+the end it computes from ``--starts`` and ``--for`` is refused there when it has passed.)
+Each parser raises ``ValueError`` with a message that names the option and shows what was
+expected.
 
 Durations take days and weeks (``1d``, ``2w``), which people give silences but which the
 server's duration syntax lacks; they are sent as seconds.

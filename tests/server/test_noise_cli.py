@@ -16,7 +16,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from rich.console import Console
 from typer.testing import CliRunner
 
 from stanch import noise_cli, remote
@@ -50,10 +49,11 @@ class SyncASGI(httpx.BaseTransport):
 
 @pytest.fixture(autouse=True)
 def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No connection settings from the developer's shell; tables wide enough not to wrap."""
+    """No connection settings from the developer's shell (tables are as wide as the CLI makes
+    them when stdout is not a terminal, as under CliRunner: nothing here widens them)."""
     monkeypatch.delenv("STANCH_URL", raising=False)
     monkeypatch.delenv("STANCH_TOKEN", raising=False)
-    monkeypatch.setattr(noise_cli, "console", Console(width=250, highlight=False))
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture
@@ -493,3 +493,374 @@ def test_end_to_end_over_a_real_socket(
     assert [e.target for e in ctx.store.audit_entries() if e.action == "api.silences.expire"] == [
         silence_id
     ]
+
+
+# ---------------------------------------------------------------------- a server that is not Stanch
+
+SILENCE = {
+    "id": "S-0001",
+    "matchers": [{"field": "service", "op": "=", "pattern": "api"}],
+    "starts_at": T0,
+    "ends_at": T0 + 3600,
+    "created_by": "responder",
+    "comment": "x",
+    "status": "active",
+}
+WINDOW = {
+    "id": "M-0001",
+    "service": "shop",
+    "routes": [],
+    "weekly": False,
+    "starts_at": T0,
+    "ends_at": T0 + 3600,
+    "weekdays": [],
+    "start_minute": None,
+    "end_minute": None,
+    "schedule": "",
+    "created_by": "responder",
+    "comment": "x",
+    "status": "active",
+}
+HELD = {
+    "at": T0,
+    "fingerprint": "f",
+    "kind": "error_burst",
+    "service": "api",
+    "route": "POST /pay",
+    "reason": "silenced",
+    "rule": "S-0001",
+    "cause": "silence",
+    "held": True,
+}
+
+
+def with_(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**record, **changes}
+
+
+@pytest.fixture
+def foreign(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Response]:
+    """The CLI talks to a server that answers with canned responses, as a server that is not
+    Stanch (or a proxy in front of one) would: append the responses it gives, in order."""
+    answers: list[httpx.Response] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    def factory(base_url: str, headers: Mapping[str, str], timeout: float) -> httpx.Client:
+        transport = httpx.MockTransport(handler)
+        return httpx.Client(base_url=base_url, headers=dict(headers), transport=transport)
+
+    monkeypatch.setattr(remote, "client_factory", factory)
+    return answers
+
+
+def raw_json(text: str, status: int = 200) -> httpx.Response:
+    return httpx.Response(
+        status, content=text.encode(), headers={"content-type": "application/json"}
+    )
+
+
+ADD = ["silences", "add", "service=api", "--for", "1h", "-c", "x"]
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("args", "body"),
+    [
+        (ADD, "{}"),
+        (ADD, json.dumps(with_(SILENCE, id=7))),
+        (ADD, json.dumps(with_(SILENCE, id="S-1\n\u001b[2J"))),  # printed alone on stdout
+        (ADD, "[]"),
+        (["silences", "expire", "S-0001"], "{}"),
+        (["maintenance", "end", "M-0001"], "null"),
+        (["maintenance", "add", "shop", "--for", "1h", "-c", "x"], json.dumps(SILENCE)),
+        (["silences", "list"], "[1, 2]"),
+        (["silences", "list"], "{}"),
+        (["silences", "list", "--json"], "{}"),
+        (["silences", "list"], "null"),
+        (["silences", "list"], json.dumps([with_(SILENCE, matchers=[{"field": "a"}])])),
+        (["silences", "list"], json.dumps([with_(SILENCE, comment=None)])),
+        (["silences", "list"], json.dumps([with_(SILENCE, starts_at=True)])),
+        (["silences", "list"], json.dumps([with_(SILENCE, starts_at="2027-01-15")])),
+        (["silences", "list"], json.dumps([with_(SILENCE, starts_at=float("nan"))])),
+        (["silences", "list"], json.dumps([with_(SILENCE, ends_at=float("inf"))])),
+        (["silences", "list"], json.dumps([with_(SILENCE, starts_at=1e300)])),
+        (["silences", "list"], json.dumps([with_(SILENCE, ended_at=-1e300)])),
+        (["silences", "list"], json.dumps([with_(SILENCE, starts_at=10**30)])),
+        (["silences", "list"], DEEP),
+        (["silences", "list"], "[" * 500 + "]" * 500),
+        (["maintenance", "list"], "[1, 2]"),
+        (["maintenance", "list"], "null"),
+        (["maintenance", "list"], json.dumps([with_(WINDOW, routes="POST /pay")])),
+        (["maintenance", "list", "--all"], json.dumps([with_(WINDOW, ended_at="soon")])),
+        (["suppressed"], "null"),
+        (["suppressed"], "{}"),
+        (["suppressed"], json.dumps([with_(HELD, held="yes")])),
+        (["suppressed"], json.dumps([with_(HELD, at=float("nan"))])),
+        (["suppressed", "--json"], DEEP),
+    ],
+)
+def test_an_answer_of_the_wrong_shape_is_one_line_not_a_traceback(
+    foreign: list[httpx.Response], args: list[str], body: str
+) -> None:
+    """Any 2xx JSON that is not what a Stanch server sends (wrong type, missing field, a time
+    that is no date, nesting that would overflow the decoder) is refused with one line, exit
+    1, with or without --json; nothing is printed on stdout, not even "No silences"."""
+    foreign.append(raw_json(body, 201 if args[1:2] == ["add"] else 200))
+    result = stanch(*args, token="stanch_a_b")
+    assert result.exit_code == 1, result.output
+    line = one_error_line(result)
+    assert line.startswith("error: unexpected answer from http://stanch.test: "), line
+    assert line.endswith("(is it a Stanch server?)"), line
+    assert "\x1b" not in line
+    assert result.stdout == ""
+
+
+def test_answers_of_the_right_shape_from_any_server_are_shown(
+    foreign: list[httpx.Response],
+) -> None:
+    """The check is on the fields used, not more: extra fields are fine, as are numbers
+    written as integers and a weekly window's null start."""
+    extra = with_(SILENCE, starts_at=int(T0), future_field={"a": [1, 2]})
+    foreign.append(raw_json(json.dumps([extra])))
+    listed = stanch("silences", "list", token="stanch_a_b")
+    assert listed.exit_code == 0, listed.output
+    assert "2027-01-15 08:00" in listed.stdout
+
+    weekly = with_(
+        WINDOW, weekly=True, starts_at=None, ends_at=None, schedule="Mon 02:00-04:00 UTC"
+    )
+    foreign.append(raw_json(json.dumps([weekly])))
+    windows = stanch("maintenance", "list", token="stanch_a_b")
+    assert windows.exit_code == 0, windows.output
+    assert "Mon 02:00-04:00 UTC" in windows.stdout
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        (
+            httpx.Response(
+                404,
+                text="<!DOCTYPE HTML><html><head><title>404 Not Found</title></head><body>"
+                "<h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
+                "<address>Apache/2.4.41 (Ubuntu) Server</address></body></html>",
+                headers={"content-type": "text/html"},
+            ),
+            "error: http://stanch.test answered 404 for /api/v1/silences: is it a Stanch server?",
+        ),
+        (
+            raw_json('{"detail": {"message": "nope"}}', 404),
+            "error: http://stanch.test answered 404 for /api/v1/silences: is it a Stanch server?",
+        ),
+        (
+            raw_json('{"error": "no such route"}', 404),
+            "error: http://stanch.test answered 404 for /api/v1/silences: is it a Stanch server?",
+        ),
+        (
+            raw_json('{"detail": "Not Found"}', 404),
+            "error: http://stanch.test answered 404 for /api/v1/silences: is it a Stanch server?",
+        ),
+        (
+            httpx.Response(405, text="Method Not Allowed"),
+            "error: http://stanch.test answered 405 for /api/v1/silences: is it a Stanch server?",
+        ),
+        (
+            httpx.Response(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            "error: the server failed (HTTP 502): no detail",
+        ),
+        (
+            httpx.Response(403, text="<html>Forbidden by the proxy</html>"),
+            "error: listing silences was refused: the token role may not do this",
+        ),
+        (raw_json(DEEP, 500), "error: the server failed (HTTP 500): no detail"),
+    ],
+)
+def test_only_a_json_detail_is_taken_as_the_servers_words(
+    foreign: list[httpx.Response], response: httpx.Response, says: str
+) -> None:
+    """An HTML error page (Apache's 404, a proxy's 502) is not echoed as if it were Stanch
+    explaining itself: only a JSON body's string ``detail`` is."""
+    foreign.append(response)
+    result = stanch("silences", "list", token="stanch_a_b")
+    assert result.exit_code == 1
+    assert one_error_line(result) == says
+
+
+# ---------------------------------------------------------------------- the URL
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://localhost:abc", "Invalid port"),
+        ("http://[::1", "expected http://HOST:PORT"),
+        ("http://a..b", "not a host name"),
+        ("http://" + "a" * 64 + ".example", "not a host name"),
+        ("http://exa mple.com", "not a host name"),
+        ("http://", "expected http://HOST:PORT"),
+        ("http://:8080", "expected http://HOST:PORT"),
+        ("ftp://x", "expected http://HOST:PORT"),
+        ("http://x:99999", "expected http://HOST:PORT"),
+        ("http://x/?page=2", "no ?query"),
+    ],
+)
+def test_a_malformed_url_is_refused_before_any_request(
+    no_requests: None, url: str, says: str
+) -> None:
+    result = stanch("silences", "list", token="stanch_a_b", url=url)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert line.startswith("error: --url "), line
+    assert says in line
+
+
+@pytest.mark.parametrize(
+    "url", ["http://x", "HTTPS://x:1/", "http://[::1]:8080", "http://bücher.example"]
+)
+def test_short_and_unusual_but_valid_urls_are_used(foreign: list[httpx.Response], url: str) -> None:
+    foreign.append(raw_json("[]"))
+    result = stanch("silences", "list", token="stanch_a_b", url=url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "No silences in force."
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.InvalidURL("Invalid port: 'abc'"), UnicodeError("label empty or too long")],
+)
+def test_a_url_httpx_cannot_use_is_one_line_even_at_request_time(
+    monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> None:
+    """Neither is an httpx.HTTPError: should one get past the checks, it still is no traceback."""
+
+    def factory(*_: Any) -> httpx.Client:
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise exc
+
+        return httpx.Client(base_url=BASE, transport=httpx.MockTransport(handler))
+
+    monkeypatch.setattr(remote, "client_factory", factory)
+    result = stanch("silences", "list", token="stanch_a_b")
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(f"error: --url '{BASE}': ")
+
+
+# ---------------------------------------------------------------------- text from the server
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m:warning: [bold]x[/bold] \u202eevil\u202c ends\\"
+
+
+def no_control_characters(text: str) -> None:
+    bad = {c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F}
+    bad |= set(text) & {"\u202e", "\u202c"}
+    assert not bad, f"control characters reached the terminal: {bad!r}"
+
+
+def test_stored_text_cannot_drive_the_terminal(
+    ctx: ServerContext,
+    clock: Clock,
+    tokens: dict[Role, str],
+    requests_seen: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ESC, C1 CSI, BEL, bidi overrides in comments, patterns, services and routes reach the
+    screen as visible escapes; markup and :emoji: codes stay literal text; a trailing
+    backslash stays one backslash: in tables, the add summaries and --json alike."""
+    monkeypatch.setattr(noise_cli, "PIPED_WIDTH", 1000)  # no cell folds: each is one string
+    responder = tokens[Role.RESPONDER]
+    added = stanch("silences", "add", "route=/x*", f"kind!=x{HOSTILE}", "--for", "1h",
+                   "-c", HOSTILE, token=responder)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    windowed = stanch("maintenance", "add", f"svc{HOSTILE}", "--route", f"/r{HOSTILE}",
+                      "--for", "1h", "-c", HOSTILE, token=responder)  # fmt: skip
+    assert windowed.exit_code == 0, windowed.output
+    assert ctx.engine.ingest_alert(firing(f"/x{HOSTILE}", clock.t), clock.t) is None
+
+    for result in (added, windowed):
+        no_control_characters(result.stderr)
+        assert "\\x1b[2J" in result.stderr
+    for args in (["silences", "list"], ["maintenance", "list"], ["suppressed"]):
+        shown = stanch(*args, token=responder)
+        assert shown.exit_code == 0, shown.output
+        no_control_characters(shown.stdout)
+        for visible in ("\\x1b[2J", "\\x1b]0;pwned\\x07", "\\x9b31m", "\\u202eevil\\u202c",
+                        ":warning: [bold]x[/bold]"):  # fmt: skip
+            assert visible in shown.stdout, (args, shown.stdout)
+        assert "⚠" not in shown.stdout
+    comments = stanch("silences", "list", token=responder).stdout
+    assert "ends\\ " in comments or "ends\\\n" in comments or comments.rstrip().endswith("ends\\")
+    assert "ends\\\\" not in comments
+
+    listed = stanch("silences", "list", "--json", token=responder)
+    assert json.loads(listed.stdout)[0]["comment"] == HOSTILE.strip()  # exact, for scripts
+    assert "\x1b" not in listed.stdout  # JSON escapes it: \u001b
+
+
+def test_server_words_in_errors_cannot_drive_the_terminal(foreign: list[httpx.Response]) -> None:
+    foreign.append(httpx.Response(409, json={"detail": f"conflict {HOSTILE}"}))
+    result = stanch(*ADD, token="stanch_a_b")
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    no_control_characters(line)
+    assert line.startswith("error: conflict \\x1b[2J")
+    assert ":warning: [bold]x[/bold]" in line
+    assert line.endswith("ends\\")
+
+
+# ---------------------------------------------------------------------- tables in a pipe
+
+
+def test_tables_in_a_pipe_are_not_cut_at_80_columns(
+    tokens: dict[Role, str], requests_seen: list[str]
+) -> None:
+    """Under CliRunner stdout is no terminal, as in `stanch silences list | grep` or `> file`:
+    every cell is whole (no ellipsis, nothing cropped at the right edge)."""
+    responder = tokens[Role.RESPONDER]
+    comment = "capacity test of the payment path, announced in #ops, owner: the payments team"
+    added = stanch("silences", "add", "route=POST /api/v2/payments/authorize", "kind!=traffic_*",
+                   "--for", "2h", "-c", comment, token=responder)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = stanch("silences", "list", token=responder)
+    assert listed.exit_code == 0, listed.output
+    assert "…" not in listed.stdout
+    row = next(line for line in listed.stdout.splitlines() if "S-0001" in line)
+    for cell in ("'route=POST /api/v2/payments/authorize'", "2027-01-15 08:00",
+                 "2027-01-15 10:00", "active", "responder", comment):  # fmt: skip
+        assert cell in row, listed.stdout
+
+
+# ---------------------------------------------------------------------- a start in the past
+
+
+def test_a_start_and_duration_both_in_the_past_are_refused(no_requests: None) -> None:
+    """amtool's rule: what would end before now is refused, not silently moved to start now
+    (the server would make `--starts 2001-01-01 --for 2h` two hours from now)."""
+    result = stanch("silences", "add", "service=api", "--starts", "2001-01-01", "--for", "2h",
+                    "-c", "x", token="stanch_a_b")  # fmt: skip
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "--starts '2001-01-01' with --for '2h' would end at 2001-01-01 02:00 UTC" in line
+    window = stanch("maintenance", "add", "shop", "--starts", "2001-01-01", "--for", "2h",
+                    "-c", "x", token="stanch_a_b")  # fmt: skip
+    assert window.exit_code == 2
+    assert "would end at 2001-01-01 02:00 UTC" in one_error_line(window)
+
+
+def test_a_past_start_keeps_the_end_asked_for_and_says_the_start_is_now(
+    ctx: ServerContext,
+    clock: Clock,
+    tokens: dict[Role, str],
+    requests_seen: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--starts an hour ago --for 2h ends an hour from now (as typed), not two hours from now;
+    stderr says the start became now."""
+    monkeypatch.setattr(noise_cli, "now", clock)
+    added = stanch("silences", "add", "service=api", "--starts", str(T0 - 3600), "--for", "2h",
+                   "-c", "x", token=tokens[Role.RESPONDER])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    (silence,) = ctx.engine.noise.listed(clock.t)[0]
+    assert (silence.starts_at, silence.ends_at) == (T0, T0 + 3600)
+    assert "--starts 2027-01-15 07:00 UTC is past: it starts now, 2027-01-15 08:00" in added.stderr
