@@ -360,3 +360,27 @@ def test_a_page_clears_soon_after_the_fix_and_leaves_no_ticket_behind() -> None:
     ]
     assert changes[1].ended_at is not None
     assert changes[1].ended_at - fix * 60.0 <= 3600
+
+
+def test_a_quiet_route_burning_slowly_pages_within_its_windows_of_wall_clock_time() -> None:
+    """At 0.2 req/s (one request every 5 s, 1 s points) with 10 % failing, a 10x burn, the 6 h
+    tier pages within hours: the windows span time, not requests (idle points move them on).
+    Counted in requests-bearing points only, the "6 h" window held 30 h and read 2.5x."""
+    key = SeriesKey("shop", "GET /quiet")
+    monitor = SeriesMonitor(key, DetectionConfig())
+    fired_at = None
+    tier: BurnTier | None = None
+    for second in range(8 * 3600):
+        requests = 1 if second % 5 == 0 else 0
+        failing = 1 if requests and (second // 5) % 10 == 0 else 0  # 10 % of requests
+        point = make_point(key, float(second), requests, errors=failing)
+        for alert in monitor.observe(point, point):
+            firing = alert.kind is AlertKind.SLO_BURN and alert.status is AlertStatus.FIRING
+            if firing and fired_at is None:
+                fired_at, tier = second, monitor.burn.driving_tier()
+    assert fired_at is not None, "a steady 10x burn on a quiet route never paged"
+    assert tier is not None
+    assert tier.threshold == 6.0
+    assert tier.pages
+    # 6x over 6 h and 30 min: a 10x burn from the start crosses it at about 3.6 h.
+    assert 3 * 3600 <= fired_at <= 4.5 * 3600, fired_at / 3600

@@ -194,6 +194,8 @@ class SeriesMonitor:
             burn = self.burn.update(t, float(point.errors), float(point.served))
         else:
             errors = burn = NO_DATA
+            # The SLO windows span time, not requests: a quiet route's "6 h" is six hours.
+            self.burn.idle()
         if point.served >= cfg.latency_min_samples and not math.isnan(point.p95):
             latency = self._latency(point, point.p95)
         else:
