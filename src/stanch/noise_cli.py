@@ -129,6 +129,7 @@ class SilenceView(RuleView):
     matchers: list[MatcherView]
     starts_at: Time
     ends_at: Time
+    warnings: list[str] = []  # on a create answer only, and not from older servers
 
 
 class WindowView(RuleView):
@@ -138,6 +139,7 @@ class WindowView(RuleView):
     starts_at: Time | None
     ends_at: Time | None
     schedule: str
+    warnings: list[str] = []  # as SilenceView's
 
 
 class HeldView(_View):
@@ -250,6 +252,13 @@ def _moved(asked: dict[str, float], starts_at: float | None) -> None:
         )
 
 
+def _warn(rule: RuleView) -> None:
+    """The server's warnings about a new rule (e.g. it matches no series seen so far), one
+    ``warning: ...`` line each on stderr: the rule was created all the same."""
+    for warning in getattr(rule, "warnings", ()):
+        err.print(Text.assemble(("warning:", "yellow"), " ", _text(warning)))
+
+
 def _when(ts: float | None) -> str:
     """A time as the tables show it (UTC); every time in an answer is checked to be one."""
     if ts is None:
@@ -294,7 +303,10 @@ def silences_add(
     Fields: service, route, kind, client, source, label:NAME; patterns are globs. Needs a
     responder or admin token.
 
-    Example: stanch silences add route=/checkout 'kind!=traffic_*' --for 2h -c "load test"
+    Routes include the method: 'route=POST /checkout', 'route=GET /api/*', or
+    'route=* /checkout' for any method (a path alone matches nothing and is refused).
+
+    Example: stanch silences add 'route=POST /checkout' 'kind!=traffic_*' --for 2h -c "load test"
     """
     parsed = [_checked(partial(split_matcher, m)) for m in matchers]
     span = _span(for_, until, starts)
@@ -314,6 +326,7 @@ def silences_add(
         )
     )
     _moved(span, silence.starts_at)
+    _warn(silence)
     typer.echo(silence.id)
 
 
@@ -406,7 +419,10 @@ def _end_each(
 def maintenance_add(
     service: str = typer.Argument(..., help="The service under maintenance."),
     routes: list[str] = typer.Option(
-        [], "--route", help="A route glob it covers (repeatable); none: the whole service."
+        [],
+        "--route",
+        help="A route glob it covers, with the method: 'POST /pay*', '* /checkout' "
+        "(repeatable); none: the whole service.",
     ),
     for_: str | None = ForOption,
     until: str | None = UntilOption,
@@ -445,6 +461,7 @@ def maintenance_add(
         )
     )
     _moved(span, window.starts_at)
+    _warn(window)
     typer.echo(window.id)
 
 

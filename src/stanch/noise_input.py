@@ -90,12 +90,12 @@ def split_matcher(text: str) -> tuple[str, str, str]:
     if not sep or not field:
         raise ValueError(
             f"matcher {text[:80]!r}: expected field=glob or field!=glob, "
-            'e.g. route=/checkout or service!=billing (quote spaces: "route=POST /pay")'
+            'e.g. "route=POST /checkout" or service!=billing (quote spaces)'
         )
     if pattern.startswith("~"):
         raise ValueError(
             f"matcher {text[:80]!r}: regular expressions (=~, !~) are not supported; "
-            "the server matches globs: * any run, ? one character (route=/api/*)"
+            "the server matches globs: * any run, ? one character ('route=GET /api/*')"
         )
     return field, op, pattern
 

@@ -24,6 +24,8 @@ from stanch.core.noise import (
     check_new_window,
     parse_matcher,
     resolve_span,
+    silence_series_warnings,
+    window_series_warnings,
 )
 
 from .factories import make_alert
@@ -238,3 +240,79 @@ def test_the_stored_form_round_trips_and_old_documents_still_load() -> None:
     assert loaded.windows["M-1"].created_by == ""
     assert loaded.ended == []
     assert loaded.to_dict()["silences"][0]["matchers"] == [["service", "*"]]
+
+
+@pytest.mark.parametrize(
+    ("matcher", "message"),
+    [
+        (Matcher("kind", "error_burts"), "kind 'error_burts' matches no alert kind"),
+        (Matcher("kind", "x*", False), "the kinds are: traffic_spike, traffic_drop, error_burst"),
+        (Matcher("route", "/checkout"), "route names include the method"),
+        (Matcher("route", "/api/*", False), "'* /api/\\*' for any method"),
+    ],
+)
+def test_matchers_that_can_never_match_are_refused(matcher: Matcher, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        check_new_silence(silence(Matcher("service", "shop"), matcher), NOW)
+
+
+@pytest.mark.parametrize(
+    "matcher",
+    [
+        Matcher("kind", "error_burst"),
+        Matcher("kind", "traffic_*"),
+        Matcher("route", "POST /checkout"),
+        Matcher("route", "* /checkout"),
+        Matcher("route", "GET /api/*"),
+        Matcher("route", "*"),
+    ],
+)
+def test_real_kinds_and_route_names_pass(matcher: Matcher) -> None:
+    check_new_silence(silence(Matcher("service", "shop"), matcher), NOW)
+
+
+def test_a_window_route_without_its_method_is_refused() -> None:
+    window = MaintenanceWindow("", "shop", ("/search",), starts_at=NOW, ends_at=NOW + 60)
+    with pytest.raises(ValidationError, match="route names include the method"):
+        check_new_window(window, NOW)
+
+
+SERIES = [("shop", "*"), ("shop", "POST /checkout"), ("shop", "GET /search")]
+
+
+@pytest.mark.parametrize(
+    ("matchers", "warned"),
+    [
+        ((Matcher("route", "POST /checkout"),), False),
+        ((Matcher("route", "* /checkout"),), False),
+        ((Matcher("service", "shop"),), False),  # the service-wide series
+        ((Matcher("service", "shop"), Matcher("route", "GET /search", False)), False),
+        ((Matcher("kind", "error_burst"),), False),  # neither service nor route: not judged
+        ((Matcher("route", "GET /checkout"),), True),
+        ((Matcher("service", "billing"),), True),
+        ((Matcher("service", "shop"), Matcher("route", "DELETE *")), True),
+        ((Matcher("source", "alertmanager"), Matcher("service", "billing")), False),
+    ],
+)
+def test_silence_series_warnings(matchers: tuple[Matcher, ...], warned: bool) -> None:
+    assert bool(silence_series_warnings(silence(*matchers), SERIES)) is warned
+
+
+def test_silence_series_warnings_say_how_series_are_named() -> None:
+    (warning,) = silence_series_warnings(silence(Matcher("route", "POST /pay")), SERIES)
+    assert "route=POST /pay matches no series seen so far" in warning
+    assert "service=shop route=GET /search" in warning
+    (empty,) = silence_series_warnings(silence(Matcher("route", "POST /pay")), [])
+    assert "the server has seen no traffic yet" in empty
+
+
+def test_window_series_warnings() -> None:
+    def window(service: str, *routes: str) -> MaintenanceWindow:
+        return MaintenanceWindow("", service, routes, starts_at=NOW, ends_at=NOW + 60)
+
+    assert window_series_warnings(window("shop"), SERIES) == []
+    assert window_series_warnings(window("shop", "* /checkout", "GET /s*"), SERIES) == []
+    (unseen,) = window_series_warnings(window("billing"), SERIES)
+    assert "service 'billing' matches no series seen so far" in unseen
+    (route,) = window_series_warnings(window("shop", "POST /checkout", "GET /nope"), SERIES)
+    assert "route 'GET /nope' of service 'shop'" in route

@@ -144,3 +144,23 @@ async def test_held_back_alerts_are_listed_and_hostile_strings_are_text(
     assert f"<code>label:team!={escaped}</code>" in page
     assert "<strong>error_burst</strong> on <code>api</code> <code>POST /pay</code>" in page
     assert '<span class="badge">held</span>' in page
+
+
+async def test_a_silence_matching_no_series_yet_flashes_a_warning(
+    responder: httpx.AsyncClient, ctx: ServerContext
+) -> None:
+    """Created all the same (the route may have had no traffic yet), with a warning."""
+    answer = await silence(responder, matchers="route=POST /checkout")
+    assert answer.status_code == 303, answer.text
+    assert "S-0001" in ctx.engine.noise.silences
+    page = (await responder.get(PAGE)).text
+    assert "(warning: route=POST /checkout matches no series seen so far" in page
+
+
+async def test_a_route_without_its_method_is_refused(
+    responder: httpx.AsyncClient, ctx: ServerContext
+) -> None:
+    answer = await silence(responder, matchers="route=/checkout")
+    assert answer.status_code == 400
+    assert "route names include the method" in answer.text
+    assert ctx.engine.noise.silences == {}

@@ -188,6 +188,8 @@ def test_a_viewer_token_may_not_add_and_is_told_which_role_may(
         (["team=payments"], "matcher field 'team' must be one of service, route, kind"),
         (["route=*"], "a silence needs at least one positive matcher"),
         (["route!=GET /health"], "a silence needs at least one positive matcher"),
+        (["route=/checkout"], "route names include the method, e.g. 'POST /checkout'"),
+        (["service=api", "kind=error_burts"], "the kinds are: traffic_spike, traffic_drop"),
     ],
 )
 def test_a_matcher_the_server_refuses_is_shown_in_its_words(
@@ -599,6 +601,8 @@ DEEP = "[" * 100_000 + "]" * 100_000
         (["suppressed"], json.dumps([with_(HELD, held="yes")])),
         (["suppressed"], json.dumps([with_(HELD, at=float("nan"))])),
         (["suppressed", "--json"], DEEP),
+        (ADD, json.dumps(with_(SILENCE, warnings="none"))),
+        (ADD, json.dumps(with_(SILENCE, warnings=[1]))),
     ],
 )
 def test_an_answer_of_the_wrong_shape_is_one_line_not_a_traceback(
@@ -770,13 +774,13 @@ def test_stored_text_cannot_drive_the_terminal(
     backslash stays one backslash: in tables, the add summaries and --json alike."""
     monkeypatch.setattr(noise_cli, "PIPED_WIDTH", 1000)  # no cell folds: each is one string
     responder = tokens[Role.RESPONDER]
-    added = stanch("silences", "add", "route=/x*", f"kind!=x{HOSTILE}", "--for", "1h",
+    added = stanch("silences", "add", "route=* /x*", f"label:team!=x{HOSTILE}", "--for", "1h",
                    "-c", HOSTILE, token=responder)  # fmt: skip
     assert added.exit_code == 0, added.output
-    windowed = stanch("maintenance", "add", f"svc{HOSTILE}", "--route", f"/r{HOSTILE}",
+    windowed = stanch("maintenance", "add", f"svc{HOSTILE}", "--route", f"* /r{HOSTILE}",
                       "--for", "1h", "-c", HOSTILE, token=responder)  # fmt: skip
     assert windowed.exit_code == 0, windowed.output
-    assert ctx.engine.ingest_alert(firing(f"/x{HOSTILE}", clock.t), clock.t) is None
+    assert ctx.engine.ingest_alert(firing(f"POST /x{HOSTILE}", clock.t), clock.t) is None
 
     for result in (added, windowed):
         no_control_characters(result.stderr)
@@ -864,3 +868,48 @@ def test_a_past_start_keeps_the_end_asked_for_and_says_the_start_is_now(
     (silence,) = ctx.engine.noise.listed(clock.t)[0]
     assert (silence.starts_at, silence.ends_at) == (T0, T0 + 3600)
     assert "--starts 2027-01-15 07:00 UTC is past: it starts now, 2027-01-15 08:00" in added.stderr
+
+
+# ---------------------------------------------------------------------- warnings
+
+
+def test_a_rule_matching_no_series_yet_is_made_with_a_warning_on_stderr(
+    ctx: ServerContext, tokens: dict[Role, str], requests_seen: list[str]
+) -> None:
+    """The server has seen no traffic for the route: the rule is created (its id alone on
+    stdout, as ever), and the server's warning is one ``warning:`` line on stderr."""
+    responder = tokens[Role.RESPONDER]
+    added = stanch("silences", "add", "route=POST /checkout", "--for", "1h", "-c", "x",
+                   token=responder)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert added.stdout == "S-0001\n"
+    warnings = [line for line in added.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, added.stderr
+    assert "route=POST /checkout matches no series seen so far" in warnings[0]
+    windowed = stanch("maintenance", "add", "shop", "--for", "1h", "-c", "x", token=responder)
+    assert windowed.exit_code == 0, windowed.output
+    assert "warning: service 'shop' matches no series seen so far" in windowed.stderr
+    assert set(ctx.engine.noise.silences) == {"S-0001"}
+
+
+def test_maintenance_on_a_route_without_its_method_is_refused(
+    ctx: ServerContext, tokens: dict[Role, str], requests_seen: list[str]
+) -> None:
+    result = stanch("maintenance", "add", "shop", "--route", "/search", "--for", "1h", "-c", "x",
+                    token=tokens[Role.RESPONDER])  # fmt: skip
+    assert result.exit_code == 1
+    assert "route names include the method" in one_error_line(result)
+    assert ctx.engine.noise.listed(T0)[1] == []
+
+
+def test_an_older_server_without_warnings_is_fine(foreign: list[httpx.Response]) -> None:
+    """``warnings`` is new: a create answer without it is read as no warning."""
+    foreign.append(raw_json(json.dumps(SILENCE), 201))
+    added = stanch(*ADD, token="stanch_a_b")
+    assert added.exit_code == 0, added.output
+    assert added.stdout == "S-0001\n"
+    assert "warning" not in added.stderr
+    foreign.append(raw_json(json.dumps(with_(WINDOW, warnings=["w1", "w2"])), 201))
+    windowed = stanch("maintenance", "add", "shop", "--for", "1h", "-c", "x", token="stanch_a_b")
+    assert windowed.exit_code == 0, windowed.output
+    assert "warning: w1\nwarning: w2\n" in windowed.stderr

@@ -116,6 +116,22 @@ async def test_viewers_read_but_may_not_silence(
         ({"comment": "   "}, 422, "at least 1 character"),
         ({"comment": None}, 422, "Field required"),
         ({"matchers": [{"field": "route", "pattern": "x", "regex": True}]}, 422, "Extra"),
+        (
+            {"matchers": [{"field": "route", "pattern": "/checkout"}]},
+            400,
+            "route names include the method, e.g. 'POST /checkout' or '* /checkout'",
+        ),
+        ({"matchers": [{"field": "route", "pattern": "/api/*"}]}, 400, "'* /api/*'"),
+        (
+            {"matchers": [*SILENCE["matchers"], {"field": "kind", "pattern": "error_burts"}]},
+            400,
+            "kind 'error_burts' matches no alert kind; the kinds are: traffic_spike",
+        ),
+        (
+            {"matchers": [*SILENCE["matchers"], {"field": "kind", "op": "!=", "pattern": "x*"}]},
+            400,
+            "error_burst",
+        ),
     ],
 )
 async def test_bad_silences_are_refused_with_a_reason(
@@ -271,3 +287,48 @@ async def test_rules_and_the_record_survive_a_restart(
         assert "maintenance window M-0001 (deploy)" in reasons
     finally:
         again.close()
+
+
+async def test_a_window_on_a_route_without_its_method_is_refused(
+    client: httpx.AsyncClient, ctx: ServerContext, tokens: dict[Role, str]
+) -> None:
+    """``--route /search`` can never cover a series (they are named "GET /search")."""
+    body = {"service": "api", "routes": ["/search"], "duration": "1h", "comment": "x"}
+    refused = await client.post(
+        "/api/v1/maintenance", json=body, headers=bearer(tokens[Role.RESPONDER])
+    )
+    assert refused.status_code == 400, refused.text
+    assert "route names include the method" in refused.json()["detail"]
+    assert ctx.engine.noise.windows == {}
+
+
+async def test_a_rule_matching_no_series_seen_is_created_with_a_warning(
+    client: httpx.AsyncClient, ctx: ServerContext, clock: Clock, tokens: dict[Role, str]
+) -> None:
+    """A route may not have had traffic yet: the rule is made, and the answer says it matches
+    nothing seen so far; one that matches a series has no warning. Lists carry none."""
+    responder = bearer(tokens[Role.RESPONDER])
+    await drive(client, ctx, clock, tokens[Role.AGENT], 1)  # api: POST /pay, GET /ping
+    matching = await client.post("/api/v1/silences", json=SILENCE, headers=responder)
+    assert matching.status_code == 201, matching.text
+    assert matching.json()["warnings"] == []
+
+    body = {**SILENCE, "matchers": [{"field": "route", "pattern": "POST /checkout"}]}
+    unseen = await client.post("/api/v1/silences", json=body, headers=responder)
+    assert unseen.status_code == 201, unseen.text
+    (warning,) = unseen.json()["warnings"]
+    assert "route=POST /checkout matches no series seen so far" in warning
+    assert "service=api route=GET /ping" in warning  # what series are named like
+    assert set(ctx.engine.noise.silences) == {"S-0001", "S-0002"}
+    listed = (await client.get("/api/v1/silences", headers=responder)).json()
+    assert all("warnings" not in s for s in listed)
+
+    window = {"service": "api", "routes": ["* /pay", "GET /nope"], "duration": "1h", "comment": "x"}
+    made = await client.post("/api/v1/maintenance", json=window, headers=responder)
+    assert made.status_code == 201, made.text
+    (warning,) = made.json()["warnings"]
+    assert "route 'GET /nope' of service 'api' matches no series seen so far" in warning
+    other = {"service": "shop", "duration": "1h", "comment": "x"}
+    made = await client.post("/api/v1/maintenance", json=other, headers=responder)
+    assert made.status_code == 201, made.text
+    assert "service 'shop' matches no series seen so far" in made.json()["warnings"][0]

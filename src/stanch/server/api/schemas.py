@@ -262,6 +262,14 @@ class SilenceOut(BaseModel):
     ended_by: str | None = Field(None, description='Who expired it ("" when it ran out)')
 
 
+class SilenceCreatedOut(SilenceOut):
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why it may mute nothing, e.g. it matches no series seen so far "
+        "(it is created all the same: a route may not have had traffic yet)",
+    )
+
+
 class MaintenanceOut(BaseModel):
     id: str
     service: str
@@ -278,6 +286,14 @@ class MaintenanceOut(BaseModel):
     status: str = Field(description="pending, active or expired")
     ended_at: float | None = None
     ended_by: str | None = None
+
+
+class MaintenanceCreatedOut(MaintenanceOut):
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why it may cover nothing, e.g. its service or a route glob matches no "
+        "series seen so far (it is created all the same)",
+    )
 
 
 class SuppressionOut(BaseModel):

@@ -3,7 +3,11 @@
 A responder mutes a known problem (a load test, a migration) for a while instead of
 acknowledging the same page over and over; the shape follows Alertmanager's silences
 (matchers, start, end, creator, a required comment) in Stanch's own terms: matchers are
-globs on an alert's service, route, kind, client, source or labels, ``=`` or ``!=``. Every
+globs on an alert's service, route, kind, client, source or labels, ``=`` or ``!=``; routes
+are named with their method (``route=POST /checkout``, ``route=GET /api/*``, ``route=* /checkout``
+for any method), so a path alone (``route=/checkout``) is refused, as is a ``kind`` glob that
+names no alert kind. A rule that matches no series the engine has seen is created all the
+same (a route may have had no traffic yet), with a warning in the answer. Every
 creation and expiry is in the audit trail under the caller's name, and the engine records
 each alert it holds back there too, so "why did this not page?" has an answer after a
 restart. Rules take effect at the engine's next step.
@@ -28,11 +32,15 @@ from stanch.core.noise import (
     Matcher,
     Silence,
     resolve_span,
+    silence_series_warnings,
+    window_series_warnings,
 )
 from stanch.server import noise_rules
 from stanch.server.api.common import BODY_ERRORS, Ctx, Name, errors
 from stanch.server.api.schemas import (
+    MaintenanceCreatedOut,
     MaintenanceOut,
+    SilenceCreatedOut,
     SilenceOut,
     SuppressionOut,
     maintenance_out,
@@ -60,7 +68,11 @@ class MatcherIn(BaseModel):
         description="service, route, kind, client, source or label:NAME"
     )
     op: Literal["=", "!="] = Field("=", description='"!=" matches alerts the glob does not')
-    pattern: Glob = Field(description="A case-sensitive glob: * any run, ? one character")
+    pattern: Glob = Field(
+        description="A case-sensitive glob: * any run, ? one character. Routes include the "
+        'method: "POST /checkout", "GET /api/*", "* /checkout"; kinds are alert kinds '
+        '("error_burst", "traffic_*")'
+    )
 
 
 class SilenceIn(BaseModel):
@@ -84,7 +96,9 @@ class MaintenanceIn(BaseModel):
 
     service: Name
     routes: list[Glob] = Field(
-        default_factory=list, max_length=MAX_MATCHERS, description="Route globs; none: all"
+        default_factory=list,
+        max_length=MAX_MATCHERS,
+        description='Route globs with the method ("POST /pay*", "* /checkout"); none: all',
     )
     starts_at: FiniteFloat | None = Field(None, description="One-off: Unix seconds, default now")
     ends_at: FiniteFloat | None = Field(None, description="One-off: Unix seconds (or duration)")
@@ -124,13 +138,13 @@ async def list_silences(
 @router.post(
     "/silences",
     status_code=201,
-    response_model=SilenceOut,
+    response_model=SilenceCreatedOut,
     responses=errors(409, *BODY_ERRORS),
     summary="Mute matching alerts for a while (they are still recorded, with the reason)",
 )
 async def create_silence(
     body: SilenceIn, ctx: Ctx, who: Principal = Depends(require(Permission.RESPOND))
-) -> SilenceOut:
+) -> SilenceCreatedOut:
     now = ctx.now()
     starts_at, ends_at = resolve_span(now, body.starts_at, body.ends_at, _seconds(body.duration))
     silence = noise_rules.create_silence(
@@ -142,7 +156,8 @@ async def create_silence(
         comment=body.comment,
         via="api",
     )
-    return silence_out(silence, now)
+    warnings = silence_series_warnings(silence, _series(ctx))
+    return SilenceCreatedOut(**silence_out(silence, now).model_dump(), warnings=warnings)
 
 
 @router.delete(
@@ -186,16 +201,17 @@ async def list_maintenance(
 @router.post(
     "/maintenance",
     status_code=201,
-    response_model=MaintenanceOut,
+    response_model=MaintenanceCreatedOut,
     responses=errors(409, *BODY_ERRORS),
     summary="Plan work on a service: one-off (start, end) or weekly (weekdays, minutes)",
 )
 async def create_maintenance(
     body: MaintenanceIn, ctx: Ctx, who: Principal = Depends(require(Permission.RESPOND))
-) -> MaintenanceOut:
+) -> MaintenanceCreatedOut:
     now = ctx.now()
     window = noise_rules.create_maintenance(ctx, who, _window(body, now, who.name), via="api")
-    return maintenance_out(window, now)
+    warnings = window_series_warnings(window, _series(ctx))
+    return MaintenanceCreatedOut(**maintenance_out(window, now).model_dump(), warnings=warnings)
 
 
 @router.delete(
@@ -235,6 +251,11 @@ async def list_suppressed(
         if (service is None or s.service == service) and (cause is None or s.cause == cause)
     )
     return [suppression_out(s, s.fingerprint in engine.held) for s in islice(wanted, limit)]
+
+
+def _series(ctx: Ctx) -> list[tuple[str, str]]:
+    """(service, route) of every series the engine watches, as rules name them."""
+    return [(key.service, key.route) for key in ctx.engine.monitors]
 
 
 def _seconds(duration: str | float | None) -> float | None:

@@ -22,6 +22,7 @@ from stanch.core.noise import (
     Matcher,
     parse_matcher,
     resolve_span,
+    silence_series_warnings,
 )
 from stanch.server import noise_rules
 from stanch.server.auth import Permission
@@ -89,7 +90,9 @@ async def create_silence(view: View, fields: dict[str, str]) -> Done:
         via="dashboard",
     )
     what = ", ".join(str(m) for m in silence.matchers)
-    return Done(f"{silence.id} silences {what} for {duration_text}", "/silences")
+    series = [(key.service, key.route) for key in ctx.engine.monitors]
+    warnings = "".join(f" (warning: {w})" for w in silence_series_warnings(silence, series))
+    return Done(f"{silence.id} silences {what} for {duration_text}{warnings}", "/silences")
 
 
 @form(Permission.RESPOND)
