@@ -211,6 +211,42 @@ def test_cardinality_stays_bounded_by_the_guard() -> None:
         rig.store.close()
 
 
+def test_a_noisy_service_folds_only_its_own_routes_and_the_folds_are_counted() -> None:
+    """The audit case end to end: 'noisy' posts 600 raw paths, then billing's route is new;
+    billing keeps its per-route series, noisy's excess is folded into noisy's __other__ and
+    counted per service in stanch_series_folded_total."""
+    rig = Rig()
+    try:
+        rig.engine.ingest(
+            RequestEvent(T0 + 0.1, "noisy", "GET", f"/item/{i}", 200, 0.01, "c1")
+            for i in range(600)
+        )
+        rig.engine.ingest([RequestEvent(T0 + 0.5, "billing", "POST", "/invoice", 200, 0.01, "c")])
+        rig.step(T0 + 2)
+        got = rig.scrape()
+        assert got["stanch_requests_total", series("billing", "POST /invoice")] == 1
+        assert ("stanch_requests_total", series("billing", OVERFLOW_ROUTE)) not in got
+        assert got["stanch_requests_total", series("noisy", OVERFLOW_ROUTE)] == 400
+        assert got["stanch_requests_total", series("noisy", "*")] == 600
+        assert got["stanch_series_folded_total", (("service", "noisy"),)] == 400
+        assert ("stanch_series_folded_total", (("service", "billing"),)) not in got
+        assert got["stanch_series_overflowed_total", ()] == 400
+    finally:
+        rig.store.close()
+
+
+def test_the_engine_builds_its_guard_from_its_config() -> None:
+    """EngineConfig's caps reach the guard; the totals have room for what it admits."""
+    store = Store.open("sqlite://")
+    try:
+        config = EngineConfig(max_series=3000, max_routes_per_service=7)
+        engine = Engine(store, load_runbook_text("version: 1\nrules: []\n"), config=config)
+        assert (engine.guard.max_series, engine.guard.max_routes_per_service) == (3000, 7)
+        assert engine.totals.max_series >= 2 * 3000
+    finally:
+        store.close()
+
+
 def test_middleware_and_notifier_counters() -> None:
     """Middleware internal errors and webhook outcomes per target are exposed when given."""
     rig = Rig()

@@ -33,7 +33,14 @@ from stanch.core.policy import Policy
 from stanch.core.rca import rank_suspects
 from stanch.core.recovery import RecoveryConfig
 from stanch.core.runbook import Runbook
-from stanch.core.series import SERVICE_WIDE, CardinalityGuard, SeriesKey
+from stanch.core.series import (
+    DEFAULT_MAX_ROUTES_PER_SERVICE,
+    DEFAULT_MAX_SERIES,
+    SERVICE_WIDE,
+    CardinalityGuard,
+    SeriesKey,
+)
+from stanch.core.totals import DEFAULT_MAX_SERIES as DEFAULT_MAX_SERIES_TOTALS
 from stanch.core.totals import SeriesTotals
 from stanch.core.windows import Point, WindowAggregator
 from stanch.store import Store
@@ -42,7 +49,8 @@ from stanch.store import Store
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     interval_s: float = 1.0
-    max_series: int = 500
+    max_series: int = DEFAULT_MAX_SERIES  # route series in all (see CardinalityGuard)
+    max_routes_per_service: int = DEFAULT_MAX_ROUTES_PER_SERVICE  # route series per service
     checkpoint_every_s: float = 10.0  # how often learned detector state is saved
     decision_poll_s: float = 1.0  # how often decisions queued by other processes are read
     detection: DetectionConfig = field(default_factory=DetectionConfig)
@@ -77,8 +85,10 @@ class Engine(Responder, NoiseGate):
         self.store = store
         self.runbook = runbook
         self.config = config or EngineConfig()
-        self.guard = CardinalityGuard(self.config.max_series)
-        self.totals = SeriesTotals()  # cumulative per-series counts for /metrics
+        self.guard = CardinalityGuard(self.config.max_series, self.config.max_routes_per_service)
+        # Cumulative per-series counts for /metrics: room for every admitted route series, its
+        # service's overflow and service-wide series (the totals' own cap is the last resort).
+        self.totals = SeriesTotals(max(DEFAULT_MAX_SERIES_TOTALS, 2 * self.config.max_series))
         self.record = record  # history recorder for backtests (evaluation.recorders.PointRecorder)
         self.windows = WindowAggregator(self.config.interval_s, self.guard)
         self.monitors: dict[SeriesKey, SeriesMonitor] = {}

@@ -12,8 +12,9 @@ Register it on a registry of your own, never the global one::
     app.add_route("/metrics", metrics_app(registry), include_in_schema=False)
 
 ``route`` labels are route keys (``"GET /products/{product_id}"``), never raw paths; ``route="*"``
-is the whole service (do not add it to the per-route series), ``"__other__"`` collects series past
-the cardinality cap.
+is the whole service (do not add it to the per-route series), ``"__other__"`` collects a
+service's series past the cardinality caps (per service, then global);
+``stanch_series_folded_total{service}`` counts the events folded into it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,11 @@ class StanchCollector:
                 "stanch_series_overflowed",
                 "Events folded into the overflow series by the cardinality guard",
             ),
+            "folded": c(
+                "stanch_series_folded",
+                "Events folded into the service's __other__ series (a series cap was reached)",
+                labels=["service"],
+            ),
             "notify": c(
                 "stanch_notifications",
                 "Webhook messages by target and outcome",
@@ -157,6 +163,8 @@ class StanchCollector:
             f["internal"].add_metric([], self.middleware.internal_errors)
         f["series"].add_metric([], len(engine.guard))
         f["overflowed"].add_metric([], engine.guard.overflowed)
+        for service, folded in sorted(dict(engine.guard.folded).items()):
+            f["folded"].add_metric([service], folded)
         if self.notifier is not None:
             for name, s in self.notifier.status().items():
                 for outcome, value in (

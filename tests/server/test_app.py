@@ -11,6 +11,7 @@ import pytest
 from fastapi import APIRouter, Depends
 
 from stanch.core.errors import ValidationError
+from stanch.engine import EngineConfig
 from stanch.server import ServerContext, Settings, create_app
 from stanch.server.auth import Permission, require
 
@@ -31,6 +32,46 @@ def test_settings_read_the_environment() -> None:
         Settings.from_env({"STANCH_PORT": "eighty"})
     with pytest.raises(ValidationError, match="unknown sources: grafana"):
         Settings.from_env({"STANCH_WEBHOOK_SECRET_GRAFANA": "x"})
+
+
+def test_settings_read_the_series_caps() -> None:
+    """STANCH_MAX_SERIES / STANCH_MAX_ROUTES_PER_SERVICE are read; unset, the engine's apply."""
+    assert (Settings().max_series, Settings().max_routes_per_service) == (None, None)
+    env = {"STANCH_MAX_SERIES": "2000", "STANCH_MAX_ROUTES_PER_SERVICE": "300"}
+    settings = Settings.from_env(env)
+    assert (settings.max_series, settings.max_routes_per_service) == (2000, 300)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STANCH_MAX_SERIES": "lots"}, "STANCH_MAX_SERIES: cannot read 'lots'"),
+        ({"STANCH_MAX_SERIES": "1"}, r"max_series \(STANCH_MAX_SERIES\) must be between 2"),
+        ({"STANCH_MAX_SERIES": "-5"}, "must be between 2 and"),
+        ({"STANCH_MAX_SERIES": "10000000"}, "must be between 2 and 100000"),
+        ({"STANCH_MAX_ROUTES_PER_SERVICE": "0"}, "STANCH_MAX_ROUTES_PER_SERVICE.* between 1"),
+        ({"STANCH_MAX_ROUTES_PER_SERVICE": "1.5"}, "STANCH_MAX_ROUTES_PER_SERVICE: cannot read"),
+        (
+            {"STANCH_MAX_SERIES": "100", "STANCH_MAX_ROUTES_PER_SERVICE": "200"},
+            r"max_routes_per_service .*200\) must not exceed max_series .*100\)",
+        ),
+        ({"STANCH_MAX_ROUTES_PER_SERVICE": "501"}, "must not exceed max_series .*500"),
+    ],
+)
+def test_settings_reject_bad_series_caps(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings.from_env(env)
+
+
+def test_the_series_caps_reach_the_engine(tmp_path: Path) -> None:
+    """The settings' caps override the engine config's; unset ones keep it."""
+    settings = Settings(db=f"sqlite:///{tmp_path / 'x.db'}", max_routes_per_service=50)
+    ctx = ServerContext.open(settings, engine_config=EngineConfig(max_series=800))
+    try:
+        guard = ctx.engine.guard
+        assert (guard.max_series, guard.max_routes_per_service) == (800, 50)
+    finally:
+        ctx.close()
 
 
 async def test_the_lifespan_runs_the_step_loop(ctx: ServerContext) -> None:

@@ -162,6 +162,27 @@ def test_serve_builds_the_app_and_runs_uvicorn(
     seen["app"].state.stanch.close()
 
 
+def test_serve_applies_the_series_caps_and_refuses_bad_ones(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STANCH_MAX_SERIES / STANCH_MAX_ROUTES_PER_SERVICE reach the engine's guard; a bad value
+    stops serve with a message naming the variable, not a traceback."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(app=app))
+    monkeypatch.setenv("STANCH_MAX_SERIES", "1000")
+    monkeypatch.setenv("STANCH_MAX_ROUTES_PER_SERVICE", "100")
+    result = runner.invoke(app, ["serve", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    ctx = seen["app"].state.stanch
+    assert (ctx.engine.guard.max_series, ctx.engine.guard.max_routes_per_service) == (1000, 100)
+    ctx.close()
+    monkeypatch.setenv("STANCH_MAX_ROUTES_PER_SERVICE", "0")
+    bad = runner.invoke(app, ["serve", "--db", db_url])
+    assert bad.exit_code == 2
+    assert "STANCH_MAX_ROUTES_PER_SERVICE" in bad.output
+    assert "Traceback" not in bad.output
+
+
 def test_serve_runs_the_engine_on_the_detector_settings_given(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

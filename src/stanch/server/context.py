@@ -152,6 +152,7 @@ class ServerContext:
         detection_text = ""
         if settings.detection is not None:  # read first: a bad file opens nothing
             engine_config, detection_text = _with_detection(engine_config, settings.detection)
+        engine_config = _with_series_caps(engine_config, settings)
         store = Store.open(settings.db)
         try:
             runbook, text, source = _initial_runbook(store, settings)
@@ -297,6 +298,18 @@ class ServerContext:
             after={"rules": [rule.name for rule in runbook.rules]},
             why="runbook loaded at startup" if startup else "runbook replaced",
         )
+
+
+def _with_series_caps(config: EngineConfig | None, settings: Settings) -> EngineConfig | None:
+    """``config`` with the series caps ``settings`` set (``STANCH_MAX_SERIES``, ...)."""
+    caps = {
+        "max_series": settings.max_series,
+        "max_routes_per_service": settings.max_routes_per_service,
+    }
+    caps = {name: value for name, value in caps.items() if value is not None}
+    if not caps:
+        return config
+    return replace(config or EngineConfig(), **caps)  # type: ignore[arg-type]
 
 
 def _with_detection(config: EngineConfig | None, path: Path) -> tuple[EngineConfig, str]:

@@ -11,6 +11,8 @@ step_lag_s                         ``STANCH_STEP_LAG``                         2
 max_body_bytes                     ``STANCH_MAX_BODY``                         1 MiB
 max_decoded_bytes                  ``STANCH_MAX_DECODED_BODY``                 8 MiB
 ingest_capacity                    ``STANCH_INGEST_CAPACITY``                  200000 events
+max_series                         ``STANCH_MAX_SERIES``                       500 route series
+max_routes_per_service             ``STANCH_MAX_ROUTES_PER_SERVICE``           200 route series
 webhook_secrets[source]            ``STANCH_WEBHOOK_SECRET_<SOURCE>``          none
 report_quiet_s                     ``STANCH_REPORT_QUIET``                     1800
 webhooks                           ``STANCH_WEBHOOKS`` (JSON list)             none
@@ -23,6 +25,11 @@ public_url                         ``STANCH_PUBLIC_URL``                       "
 ``step_lag_s``: the engine runs that far behind the wall clock, so a time window closes only
 after agents (which ship every second or so) had the chance to deliver its events. Webhook
 secrets are per source: ``alertmanager``, ``pagerduty``, ``reports``, ``changes``.
+
+``max_series`` bounds the route series of all services, ``max_routes_per_service`` those of one
+service: a service past its cap (raw ids in its route templates) folds its new routes into its
+own ``__other__`` series, without touching the other services' routes; the service-wide series
+always exists. Left unset, the engine's defaults (500 and 200) apply.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from pathlib import Path
 from typing import Final
 
 from stanch.core.errors import ValidationError
+from stanch.core.series import DEFAULT_MAX_SERIES
 from stanch.notify import WebhookTarget
 
 DEFAULT_DB: Final = "sqlite:///stanch.db"
 WEBHOOK_SOURCES: Final = ("alertmanager", "pagerduty", "reports", "changes")
 _SECRET_PREFIX: Final = "STANCH_WEBHOOK_SECRET_"
+_MAX_SERIES_LIMIT: Final = 100_000  # a sanity bound: each series has detectors and totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,8 @@ class Settings:
     run_loop: bool = True  # tests drive ServerContext.step themselves
     webhooks: tuple[WebhookTarget, ...] = ()  # outgoing notifications (STANCH_WEBHOOKS, JSON)
     public_url: str = ""  # where people reach this server, for links in notifications
+    max_series: int | None = None  # route series in all; None: the engine's (500)
+    max_routes_per_service: int | None = None  # route series per service; None: engine's (200)
     history_days: float = 0.0  # days of closed points kept for `backtest --db`; 0: none (opt-in:
     # every series every window is a row, about 0.5 KB: 500 routes at 1 s is ~20 GB a day)
 
@@ -75,6 +86,26 @@ class Settings:
             raise ValidationError("history days must be between 0 and 3650")
         if min(self.max_body_bytes, self.max_decoded_bytes, self.ingest_capacity) < 1:
             raise ValidationError("body limits and ingest capacity must be positive")
+        for name, var, value, low in (
+            ("max_series", "STANCH_MAX_SERIES", self.max_series, 2),
+            (
+                "max_routes_per_service",
+                "STANCH_MAX_ROUTES_PER_SERVICE",
+                self.max_routes_per_service,
+                1,
+            ),
+        ):
+            if value is not None and not low <= value <= _MAX_SERIES_LIMIT:
+                raise ValidationError(
+                    f"{name} ({var}) must be between {low} and {_MAX_SERIES_LIMIT}, not {value}"
+                )
+        total = self.max_series if self.max_series is not None else DEFAULT_MAX_SERIES
+        if self.max_routes_per_service is not None and self.max_routes_per_service > total:
+            raise ValidationError(
+                f"max_routes_per_service (STANCH_MAX_ROUTES_PER_SERVICE, "
+                f"{self.max_routes_per_service}) must not exceed max_series (STANCH_MAX_SERIES, "
+                f"{total})"
+            )
         unknown = sorted(set(self.webhook_secrets) - set(WEBHOOK_SOURCES))
         if unknown:
             raise ValidationError(f"webhook secrets for unknown sources: {', '.join(unknown)}")
@@ -98,6 +129,8 @@ class Settings:
             "report_quiet_s": ("STANCH_REPORT_QUIET", float),
             "public_url": ("STANCH_PUBLIC_URL", str),
             "history_days": ("STANCH_HISTORY_DAYS", float),
+            "max_series": ("STANCH_MAX_SERIES", int),
+            "max_routes_per_service": ("STANCH_MAX_ROUTES_PER_SERVICE", int),
         }
         for name, (var, kind) in simple.items():
             raw = env.get(var)
