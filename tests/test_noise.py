@@ -208,3 +208,46 @@ def test_flapping_incident_needs_longer_to_resolve(store: Store) -> None:
     assert incident.state == "detected"  # 60 s is no longer enough
     shop.run(60)
     assert incident.state == "resolved"
+
+
+def test_silencing_a_route_also_holds_the_service_wide_alert_it_causes(engine: Engine) -> None:
+    """A load test on GET /a, silenced by route: its failures also push the service's error
+    ratio up, and that service-wide alert is held too (made of held routes), through the
+    burst and its end: nothing pages."""
+    shop = Shop(engine, {"GET /a": 80.0, "GET /b": 20.0, "GET /c": 20.0})
+    shop.run(150)
+    engine.add_silence(
+        [("route", "GET /a")], starts_at=shop.t, ends_at=shop.t + 600, created_by="ops"
+    )
+    shop.errors["GET /a"] = 0.5
+    shop.run(60)
+    shop.errors["GET /a"] = 0.0
+    shop.run(60)
+    assert engine.incidents == {}
+    service_held = [s for s in engine.suppressed if s.route == "*"]
+    assert service_held, "the service-wide alert was never evaluated against the silence"
+    assert all(s.via_routes for s in service_held)
+    assert "GET /a (S-0001)" in service_held[0].reason
+
+
+def test_a_route_nothing_holds_makes_the_service_wide_alert_page(engine: Engine) -> None:
+    """Maintenance on GET /a holds what /a causes; when GET /b fails too, the service-wide
+    alert is no longer only what was planned, and an incident opens."""
+    shop = Shop(engine, {"GET /a": 80.0, "GET /b": 40.0, "GET /c": 20.0})
+    shop.run(150)
+    engine.add_maintenance(
+        MaintenanceWindow(
+            "M-1", "api", ("GET /a",), starts_at=shop.t, ends_at=shop.t + 600, comment="deploy"
+        )
+    )
+    shop.errors["GET /a"] = 0.5
+    shop.run(30)
+    assert engine.incidents == {}
+    assert any(s.route == "*" and s.cause == "maintenance" for s in engine.suppressed)
+    shop.errors["GET /b"] = 0.5
+    shop.run(30)
+    assert len(engine.incidents) == 1
+    incident = next(iter(engine.incidents.values()))
+    paged = {a.route for a in incident.alerts.values()}
+    assert "*" in paged  # the service-wide alert (it explains /b's, which it inhibits)
+    assert "GET /a" not in paged

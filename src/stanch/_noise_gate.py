@@ -20,6 +20,7 @@ from stanch.core.noise import (
     MaintenanceWindow,
     Matcher,
     Silence,
+    Suppression,
     check_new_silence,
     check_new_window,
 )
@@ -54,7 +55,7 @@ class NoiseGate(EngineState):
 
     def _held_back(self, alert: Alert, now: float, service_firing: list[Alert]) -> bool:
         """Hold ``alert`` back if noise control says so, recording the reason the first time."""
-        suppression = self.noise.check(alert, now, service_firing)
+        suppression = self._suppression(alert, now, service_firing)
         if suppression is None:
             return False
         first = alert.fingerprint not in self.held
@@ -75,6 +76,28 @@ class NoiseGate(EngineState):
             )
         return True
 
+    def _suppression(
+        self, alert: Alert, now: float, service_firing: list[Alert], *, held: bool = False
+    ) -> Suppression | None:
+        """Why ``alert`` must not page now: a rule or inhibition, or, for a service-wide
+        alert, routes all held back (see ``NoiseControl.muted_causes``)."""
+        suppression = self.noise.check(alert, now, service_firing)
+        if suppression is not None or alert.route != SERVICE_WIDE:
+            return suppression
+        causes = [
+            key.route
+            for key, monitor in self.monitors.items()
+            if key.service == alert.service
+            and key.route != SERVICE_WIDE
+            and monitor.troubled(alert.kind)
+        ]
+        return self.noise.muted_causes(alert, now, causes, sticky=held)
+
+    def _via_routes(self, fingerprint: str) -> bool:
+        """Whether the alert was held back last because its routes were."""
+        held_by = next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
+        return held_by is not None and held_by.via_routes
+
     def _release_held(self, now: float, service_firing: list[Alert]) -> None:
         """Held alerts whose reason is gone (silence over, inhibitor cleared) page now."""
         for fingerprint, alert in list(self.held.items()):
@@ -83,7 +106,10 @@ class NoiseGate(EngineState):
                 del self.held[fingerprint]
                 self._emit_unheld("alert_suppressed_cleared", alert, now)
                 continue
-            if self.noise.check(live, now, service_firing) is None:
+            if (
+                self._suppression(live, now, service_firing, held=self._via_routes(fingerprint))
+                is None
+            ):
                 del self.held[fingerprint]
                 self._emit_unheld("alert_suppressed_released", live, now)
                 self._alert_fired(live, now)

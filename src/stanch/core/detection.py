@@ -137,6 +137,11 @@ class SeriesMonitor:
         """This series' share of its service's requests over the last half minute."""
         return self._share.share()
 
+    def troubled(self, kind: AlertKind) -> bool:
+        """Whether ``kind`` fires on this series or is in a run of bad points that may fire:
+        what a service-wide alert of that kind may be made of."""
+        return self._gates[kind].troubled
+
     def rearm(self, alert: Alert) -> None:
         """Mark ``alert`` as firing again (after a restart): it clears only on fresh evidence."""
         self.firing[alert.kind] = alert

@@ -40,6 +40,11 @@ class Hysteresis:
         self._bad = 0
         self._good = 0
 
+    @property
+    def troubled(self) -> bool:
+        """Firing, or in a run of bad points that may fire."""
+        return self.firing or self._bad > 0
+
     def backdate(self, since: float, points: int) -> None:
         """Count ``points`` earlier points, the first starting at ``since``, as bad.
 
