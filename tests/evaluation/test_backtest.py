@@ -39,7 +39,13 @@ from stanch.evaluation.backtest_results import (
     render_markdown,
     replay_warnings,
 )
-from stanch.evaluation.history import parse_time, read_events, read_points, sniff_format
+from stanch.evaluation.history import (
+    parse_history_time,
+    parse_time,
+    read_events,
+    read_points,
+    sniff_format,
+)
 from stanch.evaluation.labels import Label, load_labels
 from stanch.evaluation.recorders import PointRecorder, StorePointRecorder
 from stanch.evaluation.replay_batches import EventWindows, PointOrder
@@ -104,9 +110,10 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z: history times must lie in 2000..2200
 GOOD_EVENT = json.dumps(
     {
-        "ts": 100.5,
+        "ts": T0 + 100.5,
         "service": "shop",
         "method": "get",
         "route": "/search",
@@ -122,11 +129,11 @@ GOOD_EVENT = json.dumps(
 
 def test_events_reader_parses_rows_and_skips_blank_lines(tmp_path: Path) -> None:
     """Each JSON line becomes a RequestEvent; blank lines are skipped; methods are upper-cased."""
-    iso = json.dumps({**json.loads(GOOD_EVENT), "ts": "1970-01-01T00:01:40Z", "extra": 1})
+    iso = json.dumps({**json.loads(GOOD_EVENT), "ts": "2025-11-24T16:01:40Z", "extra": 1})
     path = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT, "", "  ", iso])
     events = list(read_events(path))
-    assert [e.ts for e in events] == [100.5, 100.0]
-    assert events[0] == RequestEvent(100.5, "shop", "GET", "/search", 200, 0.04, "c1")
+    assert [e.ts for e in events] == [T0 + 100.5, T0 + 100.0]
+    assert events[0] == RequestEvent(T0 + 100.5, "shop", "GET", "/search", 200, 0.04, "c1")
 
 
 @pytest.mark.parametrize(
@@ -138,9 +145,9 @@ def test_events_reader_parses_rows_and_skips_blank_lines(tmp_path: Path) -> None
         (GOOD_EVENT.replace("200", "700"), ":3: status: expected an HTTP status 100..599"),
         (GOOD_EVENT.replace("200", "true"), ":3: status: expected an HTTP status"),
         (GOOD_EVENT.replace("0.04", "-1"), ":3: latency_s: must be >= 0"),
-        (GOOD_EVENT.replace("100.5", '"yesterday"'), ":3: ts: expected epoch seconds"),
-        (GOOD_EVENT.replace("100.5", "1" + "0" * 400), ":3: ts: time out of range"),
-        (GOOD_EVENT.replace("100.5", "NaN"), ":3: ts: time must be finite"),
+        (GOOD_EVENT.replace("1764000100.5", '"yesterday"'), ":3: ts: expected epoch seconds"),
+        (GOOD_EVENT.replace("1764000100.5", "1" + "0" * 400), ":3: ts: time out of range"),
+        (GOOD_EVENT.replace("1764000100.5", "NaN"), ":3: ts: time must be finite"),
         (GOOD_EVENT.replace('"shop"', '""'), ":3: service: expected a non-empty string"),
         (GOOD_EVENT.replace('"c1"', "5"), ":3: client: expected a non-empty string"),
     ],
@@ -228,8 +235,8 @@ def test_points_csv_reads_service_wide_rows_and_empty_quantiles(tmp_path: Path) 
         tmp_path / "p.csv",
         [
             "ts,service,route,requests,errors,p50,p95,p99,enforced",
-            "60,shop,*,10,1,0.01,0.02,0.03,2",
-            "60,shop,GET /search,0,0,,,,",
+            "1764000060,shop,*,10,1,0.01,0.02,0.03,2",
+            "1764000060,shop,GET /search,0,0,,,,",
         ],
     )
     first, second = read_points(path, interval=60.0)
@@ -244,11 +251,30 @@ def test_points_csv_reads_service_wide_rows_and_empty_quantiles(tmp_path: Path) 
     ("lines", "expected"),
     [
         (["ts,service,route,requests"], ":1: (header): missing column(s) errors, p50"),
-        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,2,,,"], ":2: errors: 2 is"),
-        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,search,1,0,,,"], ":2: route:"),
-        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,x,0,,,"], ":2: requests:"),
-        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,0,,,", "1,2"], ":3: (row)"),
-        (["ts,service,route,requests,errors,p50,p95,p99", "1,shop,*,1,0,-1,,"], ":2: p50: must"),
+        (
+            ["ts,service,route,requests,errors,p50,p95,p99", "1764000000,shop,*,1,2,,,"],
+            ":2: errors: 2 is",
+        ),
+        (
+            ["ts,service,route,requests,errors,p50,p95,p99", "1764000000,shop,search,1,0,,,"],
+            ":2: route:",
+        ),
+        (
+            ["ts,service,route,requests,errors,p50,p95,p99", "1764000000,shop,*,x,0,,,"],
+            ":2: requests:",
+        ),
+        (
+            [
+                "ts,service,route,requests,errors,p50,p95,p99",
+                "1764000000,shop,*,1,0,,,",
+                "1764000000,2",
+            ],
+            ":3: (row)",
+        ),
+        (
+            ["ts,service,route,requests,errors,p50,p95,p99", "1764000000,shop,*,1,0,-1,,"],
+            ":2: p50: must",
+        ),
     ],
 )
 def test_points_csv_bad_rows_name_line_and_field(
@@ -271,6 +297,7 @@ def test_parse_time_takes_epochs_iso_and_naive_times_as_utc() -> None:
     """Epoch numbers and strings, ISO-8601 with offsets, and naive times (UTC) all parse."""
     assert parse_time(60) == parse_time("60") == 60.0
     assert parse_time("1970-01-01T00:01:00") == parse_time("1970-01-01T01:01:00+01:00") == 60.0
+    assert parse_history_time("2025-11-24T16:01:00Z") == parse_history_time(T0 + 60) == T0 + 60
     with pytest.raises(ValueError, match="finite"):
         parse_time(float("inf"))
 
@@ -283,16 +310,18 @@ def test_labels_load_from_yaml_and_json(tmp_path: Path) -> None:
     yaml_path = tmp_path / "l.yaml"
     yaml_path.write_text(
         "- service: shop\n  route: GET /search\n  kind: traffic_spike\n"
-        "  start: 1970-01-01T00:01:00Z\n  end: 120\n  name: flood\n"
-        "- {service: shop, start: '1970-01-01T00:03:00', end: 1.8e2}\n",
+        "  start: 2025-11-24T16:01:00Z\n  end: 1764000120\n  name: flood\n"
+        "- {service: shop, start: '2025-11-24T16:03:00', end: 1.76400018e9}\n",
         encoding="utf-8",
     )
     json_path = tmp_path / "l.json"
-    json_path.write_text(json.dumps([{"service": "shop", "start": 1e2, "end": 2e2}]), "utf-8")
+    json_path.write_text(json.dumps([{"service": "shop", "start": T0 + 1e2, "end": T0 + 2e2}]))
     flood, whole = load_labels(yaml_path)
-    assert flood == Label("shop", 60.0, 120.0, "GET /search", AlertKind.TRAFFIC_SPIKE, "flood")
-    assert (whole.start, whole.end, whole.route, whole.kind) == (180.0, 180.0, None, None)
-    assert load_labels(json_path) == [Label("shop", 100.0, 200.0)]
+    assert flood == Label(
+        "shop", T0 + 60, T0 + 120, "GET /search", AlertKind.TRAFFIC_SPIKE, "flood"
+    )
+    assert (whole.start, whole.end, whole.route, whole.kind) == (T0 + 180, T0 + 180, None, None)
+    assert load_labels(json_path) == [Label("shop", T0 + 100, T0 + 200)]
     assert load_labels(write_lines(tmp_path / "empty.yaml", [""])) == []
 
 
@@ -300,8 +329,11 @@ def test_labels_load_from_yaml_and_json(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("- service: shop\n  start: 1\n  end: 2\n  rout: x\n", ":4: [0].rout: unknown field"),
-        ("- service: shop\n  start: 5\n  end: 2\n", ":3: [0].end: is before start"),
-        ("- service: shop\n  start: 1\n  end: 2\n  kind: boom\n", ":4: [0].kind: expected one"),
+        ("- service: shop\n  start: 1764000005\n  end: 1764000002\n", ":3: [0].end: is before"),
+        (
+            "- service: shop\n  start: 1764000001\n  end: 1764000002\n  kind: boom\n",
+            ":4: [0].kind: expected one",
+        ),
         ("- start: 1\n  end: 2\n", ":1: [0].service: required field missing"),
         ("- service: shop\n  start: soon\n  end: 2\n", ":2: [0].start: expected epoch"),
         ("service: shop\n", ":1: (root): expected a list"),
@@ -615,7 +647,11 @@ def test_cli_backtest_reports_bad_input_with_exit_2(
         history = write_lines(tmp_path / "e.jsonl", [GOOD_EVENT])
     labels = write_lines(
         tmp_path / "labels.yaml",
-        ["- {service: shop, end: 2}" if bad == "labels" else "- {service: shop, start: 1, end: 2}"],
+        [
+            "- {service: shop, end: 2}"
+            if bad == "labels"
+            else "- {service: shop, start: 1764000001, end: 1764000002}"
+        ],
     )
     args = ["backtest", str(history), "--labels", str(labels)]
     if bad == "history":

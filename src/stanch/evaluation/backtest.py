@@ -27,6 +27,12 @@ Scoring, per candidate:
 - a label outside the replayed history (no overlap of ``[start - slack_s, end]`` with it) cannot
   be detected by any setting: it is listed apart (:attr:`BacktestResult.outside`), not missed.
 
+Replayed days count only *covered* time: the stretches of history with rows, without the gaps
+of more than ``max_gap_s`` between them (see :mod:`stanch.evaluation.replay_batches`: such a
+gap is missing history, skipped, not silence). One stray row dated years ahead adds a window,
+not years, to the days that false alarms per day and ``tune``'s "enough history" rule divide
+by; the result counts the gaps and the longest one, and a label inside a gap is outside.
+
 With a runbook, each alert is matched to the actions its rules would have proposed (before the
 engine's per-incident de-duplication), counted apart for false alarms: auto actions on false
 alarms are what a candidate would have cost.
@@ -38,6 +44,7 @@ into time-ordered windows is in :mod:`stanch.evaluation.replay_batches`.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -61,10 +68,16 @@ from stanch.evaluation.backtest_results import (
 )
 from stanch.evaluation.history import read_events, read_points, sniff_format
 from stanch.evaluation.labels import Label
-from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S, EventWindows, PointOrder
+from stanch.evaluation.replay_batches import (
+    DEFAULT_MAX_GAP_S,
+    DEFAULT_MAX_SKEW_S,
+    EventWindows,
+    PointOrder,
+)
 
 #: The entry points, and the types and defaults their signatures name.
 __all__ = [
+    "DEFAULT_MAX_GAP_S",
     "DEFAULT_MAX_SKEW_S",
     "DEFAULT_SLACK_S",
     "BacktestResult",
@@ -106,6 +119,7 @@ class Replay:
         *,
         runbook: Runbook | None = None,
         slack_s: float = DEFAULT_SLACK_S,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
         if not candidates:
             raise ValueError("a backtest needs at least one candidate")
@@ -113,16 +127,23 @@ class Replay:
         self.labels = tuple(labels)
         self.runbook = runbook
         self.slack_s = slack_s
+        self.max_gap_s = max_gap_s
         self.points = 0
         self.duplicates = 0
         self.first_t: float | None = None
         self.last_t_end: float | None = None
+        #: The stretches of history with rows, ``(first window start, last window end)``,
+        #: oldest first; the last one is still growing.
+        self.stretches: list[tuple[float, float]] = []
+        self.longest_gap_s = 0.0
         self._monitors: list[dict[SeriesKey, SeriesMonitor]] = [{} for _ in self.candidates]
         self._fires: list[list[Fire]] = [[] for _ in self.candidates]
         self._last_t: dict[SeriesKey, float] = {}
 
     def observe(self, batch: Sequence[Point]) -> None:
         """Score one window's points (all of one ``t``, service-wide points among them)."""
+        if batch:
+            self._cover(batch[0])
         service_points = {p.key.service: p for p in batch if p.key.route == SERVICE_WIDE}
         for point in batch:
             key = point.key
@@ -144,6 +165,33 @@ class Replay:
                 for alert in monitor.observe(point, service_point):
                     if alert.is_firing:
                         self._fires[index].append(self._fire(alert))
+
+    def _cover(self, point: Point) -> None:
+        """Extend the covered stretch to ``point``'s window, or start a new one after a gap."""
+        stretches = self.stretches
+        t, t_end = point.t, point.t_end
+        if not stretches:
+            stretches.append((t, t_end))
+            return
+        start, end = stretches[-1]
+        if t_end <= end:
+            return
+        # Counted in whole windows (starts are multiples of the interval), as EventWindows does.
+        empty = max(round((t - end) / point.interval), 0) * point.interval
+        if empty > self.max_gap_s:
+            self.longest_gap_s = max(self.longest_gap_s, t - end)
+            stretches.append((t, t_end))
+        else:
+            stretches[-1] = (start, t_end)
+
+    @property
+    def covered_s(self) -> float:
+        """Seconds of history replayed: the stretches with rows, without the gaps between."""
+        return sum(end - start for start, end in self.stretches)
+
+    @property
+    def gaps(self) -> int:
+        return max(len(self.stretches) - 1, 0)
 
     def _monitor(self, index: int, point: Point) -> SeriesMonitor:
         config = self.candidates[index].config_for(point.key.route)
@@ -176,7 +224,7 @@ class Replay:
         max_lateness_s: float = 0.0,
     ) -> list[BacktestResult]:
         """One result per candidate; the keywords describe the rows the driver fed in."""
-        span = (self.last_t_end or 0.0) - (self.first_t or 0.0)
+        span = self.covered_s
         outside = self._outside()
         return [
             replace(
@@ -185,20 +233,26 @@ class Replay:
                 late=late,
                 max_skew_s=max_skew_s,
                 max_lateness_s=max_lateness_s,
+                end=self.last_t_end,
+                gaps=self.gaps,
+                longest_gap_s=self.longest_gap_s,
+                max_gap_s=self.max_gap_s,
             )
             for i, candidate in enumerate(self.candidates)
         ]
 
     def _outside(self) -> frozenset[int]:
-        """Labels no alert of this replay could match: alerts fire within the replayed span."""
-        if self.first_t is None or self.last_t_end is None:
-            return frozenset(range(len(self.labels)))
-        first, last = self.first_t, self.last_t_end
-        return frozenset(
-            i
-            for i, label in enumerate(self.labels)
-            if label.end < first or label.start - self.slack_s > last
-        )
+        """Labels no alert of this replay could match: alerts fire within the replayed
+        stretches, so a label that overlaps none (before, after or inside a gap) is outside."""
+        ends = [end for _, end in self.stretches]
+        outside = set()
+        for i, label in enumerate(self.labels):
+            # The first stretch ending at or after the label's (slackened) start, if any,
+            # is the only one that can overlap it.
+            j = bisect_left(ends, label.start - self.slack_s)
+            if j == len(ends) or self.stretches[j][0] > label.end:
+                outside.add(i)
+        return frozenset(outside)
 
     def _result(
         self, candidate: Candidate, fires: list[Fire], span: float, outside: frozenset[int]
@@ -274,10 +328,13 @@ def backtest_events(
     runbook: Runbook | None = None,
     slack_s: float = DEFAULT_SLACK_S,
     max_skew_s: float = DEFAULT_MAX_SKEW_S,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> list[BacktestResult]:
     """Replay request events (in roughly time order) through every candidate, in one pass."""
-    windows = EventWindows(interval=_interval(candidates), max_skew_s=max_skew_s)
-    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s)
+    windows = EventWindows(
+        interval=_interval(candidates), max_skew_s=max_skew_s, max_gap_s=max_gap_s
+    )
+    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s, max_gap_s=max_gap_s)
     for batch in windows.batches(events):
         replay.observe(batch)
     return replay.results(
@@ -296,10 +353,11 @@ def backtest_points(
     runbook: Runbook | None = None,
     slack_s: float = DEFAULT_SLACK_S,
     max_skew_s: float = DEFAULT_MAX_SKEW_S,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> list[BacktestResult]:
     """Replay metric points (in roughly time order) through every candidate, in one pass."""
     order = PointOrder(max_skew_s=max_skew_s)
-    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s)
+    replay = Replay(candidates, labels, runbook=runbook, slack_s=slack_s, max_gap_s=max_gap_s)
     for batch in order.batches(points):
         replay.observe(batch)
     return replay.results(
@@ -316,6 +374,7 @@ def backtest_file(
     runbook: Runbook | None = None,
     slack_s: float = DEFAULT_SLACK_S,
     max_skew_s: float = DEFAULT_MAX_SKEW_S,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> list[BacktestResult]:
     """Replay a history file: ``fmt`` is ``"events"`` or ``"points"`` (None: guess from it).
 
@@ -323,7 +382,12 @@ def backtest_file(
     every label as missed and no false alarm, which reads like a result.
     """
     fmt = fmt or sniff_format(path)
-    options: dict[str, Any] = {"runbook": runbook, "slack_s": slack_s, "max_skew_s": max_skew_s}
+    options: dict[str, Any] = {
+        "runbook": runbook,
+        "slack_s": slack_s,
+        "max_skew_s": max_skew_s,
+        "max_gap_s": max_gap_s,
+    }
     if fmt == "events":
         results = backtest_events(read_events(path), candidates, labels, **options)
     elif fmt == "points":

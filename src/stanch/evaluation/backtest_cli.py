@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -49,6 +48,7 @@ from stanch.evaluation.backtest_results import (
     SUMMARY_COLUMNS,
     BacktestResult,
     Candidate,
+    coverage,
     render_markdown,
     replay_warnings,
     series_row,
@@ -60,7 +60,7 @@ from stanch.evaluation.detection_file import (
     config_diff,
     load_detection_config,
 )
-from stanch.evaluation.history import parse_time
+from stanch.evaluation.history import format_utc, parse_time
 from stanch.evaluation.labels import Label, load_labels
 from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
 from stanch.evaluation.sweep import DEFAULT_FIRE_AFTER, TUNED, make_sweep
@@ -218,7 +218,8 @@ def _when(option: str, text: str | None, now: float) -> float | None:
                 f"{option} {text}: expected an ISO-8601 time, epoch seconds or a duration ('72h')"
             )
     if not 0.0 <= when <= _LATEST:  # the store's timestamps are epoch seconds of this era
-        _fail(f"{option} {text}: outside 1970 to 3000")
+        hint = " (looks like milliseconds since the epoch; Stanch expects seconds)"
+        _fail(f"{option} {text}: outside 1970 to 3000{hint if when > 1e11 else ''}")
     return when
 
 
@@ -284,7 +285,7 @@ def _replay(
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_utc(ts, "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _print_warnings(result: BacktestResult, history: History) -> None:
@@ -380,9 +381,7 @@ def _speed(result: BacktestResult, wall: float) -> str:
     wall = max(wall, 1e-9)
     what = f"{result.events / wall:,.0f} events/s" if result.events else ""
     what = what or f"{result.points / wall:,.0f} points/s"
-    return (
-        f"{result.days:.2f} days in {wall:.1f} s ({result.span_s / wall:,.0f}x real time, {what})"
-    )
+    return f"{coverage(result)} in {wall:.1f} s ({result.span_s / wall:,.0f}x real time, {what})"
 
 
 @backtest_app.command("backtest")

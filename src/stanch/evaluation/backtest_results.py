@@ -11,12 +11,12 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from stanch.core.alerts import AlertKind
 from stanch.core.detection_config import DetectionConfig, route_config
+from stanch.evaluation.history import format_utc
 from stanch.evaluation.labels import Label
-from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
+from stanch.evaluation.replay_batches import DEFAULT_MAX_GAP_S, DEFAULT_MAX_SKEW_S
 
 DAY_S = 86_400.0
 #: Above this share of late rows, the history is taken to be unsorted rather than skewed.
@@ -102,6 +102,10 @@ class BacktestResult:
     duplicates: int = 0  # points of a series and window seen before, dropped
     max_skew_s: float = DEFAULT_MAX_SKEW_S
     max_lateness_s: float = 0.0  # how far behind the newest row the latest late row was
+    end: float | None = None  # last window end replayed (``span_s`` leaves the gaps out)
+    gaps: int = 0  # stretches of more than ``max_gap_s`` without rows, skipped
+    longest_gap_s: float = 0.0
+    max_gap_s: float = DEFAULT_MAX_GAP_S
 
     @property
     def days(self) -> float:
@@ -221,11 +225,19 @@ def replay_warnings(result: BacktestResult, *, sort_hint: str = "") -> list[str]
             f"{result.duplicates:,} points repeated a series' window already replayed and were "
             "dropped."
         )
+    if result.gaps:
+        warnings.append(
+            f"the history has {result.gaps:,} gap(s) of more than {_span(result.max_gap_s)} "
+            f"without rows (the longest {_span(result.longest_gap_s)}): taken for missing "
+            "history and skipped, not replayed as silence, and left out of the days replayed "
+            f"({result.days:,.2f} covered of {_whole_days(result)} from first to last row)."
+        )
     outside = result.unreplayed
     if outside:
         span = (
-            f"{_utc(result.start)} to {_utc(result.start + result.span_s)}"
-            if result.start is not None
+            f"{_utc(result.start)} to {_utc(result.end)}"
+            + (f" with {result.gaps:,} gap(s)" if result.gaps else "")
+            if result.start is not None and result.end is not None
             else "no history"
         )
         names = "; ".join(label.title for label in outside[:5])
@@ -237,8 +249,32 @@ def replay_warnings(result: BacktestResult, *, sort_hint: str = "") -> list[str]
     return warnings
 
 
+def coverage(result: BacktestResult) -> str:
+    """The replayed (covered) time, and the wall-clock span around it when gaps were skipped."""
+    if not result.gaps:
+        return f"{result.days:.2f} days"
+    return (
+        f"{result.days:.2f} days (covered, of {_whole_days(result)} from first to last row: "
+        f"{result.gaps:,} gap(s) skipped, the longest {_span(result.longest_gap_s)})"
+    )
+
+
+def _whole_days(result: BacktestResult) -> str:
+    if result.start is None or result.end is None:
+        return "0"
+    return f"{(result.end - result.start) / DAY_S:,.2f}"
+
+
+def _span(seconds: float) -> str:
+    """A duration in the largest unit that keeps it readable: ``45 s``, ``30 min``, ``2.5 d``."""
+    for unit, size in (("d", DAY_S), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}".replace(".0 ", " ")
+    return f"{seconds:.0f} s"
+
+
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_utc(ts)
 
 
 def _pct(value: float | None) -> str:
@@ -300,7 +336,7 @@ def render_markdown(results: Sequence[BacktestResult]) -> str:
     lines = [
         "# Backtest",
         "",
-        f"{first.days:.2f} days replayed ({first.points} points"
+        f"{coverage(first)} replayed ({first.points} points"
         + (f", {first.events} events" if first.events else "")
         + f", {first.late} late), {len(first.labels)} labeled incident(s).",
         "",

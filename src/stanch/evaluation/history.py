@@ -22,10 +22,16 @@ Two file formats, both read one row at a time (never a whole file in memory):
   format (and the same fields to the store's ``points`` table).
 
 Labeled incidents, the third input of a backtest, are :mod:`stanch.evaluation.labels`; it
-shares :func:`parse_time`, :func:`open_input` and :func:`short_repr` with the readers here.
+shares :func:`parse_history_time`, :func:`open_input` and :func:`short_repr` with the readers here.
 
 Every bad row raises :class:`~stanch.core.errors.ValidationError` saying
 ``file:line: field: problem``; nothing else escapes a reader, whatever the bytes.
+
+Times are epoch seconds (or ISO-8601) and must be plausible: finite and in
+:data:`MIN_TIME` .. :data:`MAX_TIME` (2000-01-01 to 2200-01-01 UTC). A time outside that is
+refused rather than replayed: a millisecond timestamp read as seconds lands in year 58135, and
+one stray far-future row would otherwise stretch the history by years. A value above
+:data:`_MS_HINT` gets the hint that it looks like milliseconds (or micro-, nanoseconds).
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ _POINT_FIELDS: Final = ("ts", "service", "route", "requests", "errors", "p50", "
 _POINT_KEYS: Final = frozenset(_POINT_FIELDS)
 _DECODER: Final = json.JSONDecoder()
 _INF: Final = math.inf
+#: The plausible times, in epoch seconds: 2000-01-01 .. 2200-01-01 UTC (end excluded).
+MIN_TIME: Final = 946684800.0
+MAX_TIME: Final = 7258118400.0
+_MS_HINT: Final = 1e11  # epoch seconds reach 1e11 in year 5138; milliseconds passed it in 1973
 
 
 class _RowError(Exception):
@@ -90,8 +100,46 @@ def parse_time(value: object) -> float:
     else:
         raise ValueError(f"expected epoch seconds or an ISO-8601 time, got {short_repr(value)}")
     if not math.isfinite(seconds):
-        raise ValueError(f"time must be finite, got {value!r}")
+        raise ValueError(f"time must be finite, got {short_repr(value)}")
     return seconds
+
+
+def parse_history_time(value: object) -> float:
+    """:func:`parse_time`, refusing implausible times (see :func:`check_time`): the times of
+    history rows and labels, which the replay turns into windows and dates."""
+    return check_time(parse_time(value), value)
+
+
+def check_time(seconds: float, value: object = None) -> float:
+    """``seconds`` if it is a plausible time (:data:`MIN_TIME` .. :data:`MAX_TIME`), else
+    ValueError saying why, with a hint when it looks like milli-, micro- or nanoseconds."""
+    if MIN_TIME <= seconds < MAX_TIME:
+        return seconds
+    shown = short_repr(seconds if value is None else value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"time must be finite, got {shown}")
+    message = f"time {shown} is outside 2000-01-01..2200-01-01 UTC"
+    if seconds > _MS_HINT:
+        unit = (
+            "milliseconds"
+            if seconds < 1e14
+            else "microseconds"
+            if seconds < 1e17
+            else ("nanoseconds")
+        )
+        message += f" (looks like {unit} since the epoch; Stanch expects seconds)"
+    else:
+        message += " (expected epoch seconds)"
+    raise ValueError(message)
+
+
+def format_utc(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """``ts`` as a UTC time in ``fmt``; a time no datetime can hold is shown as its number
+    (points read from a store, or labels built in code, are not range-checked)."""
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime(fmt)
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:g}"
 
 
 # --------------------------------------------------------------------------- readers
@@ -209,7 +257,7 @@ def _event(row: dict[str, Any]) -> RequestEvent:
     # which says what is wrong. (``-inf < x < inf`` is False for NaN too.)
     if (
         type(ts) is float
-        and -_INF < ts < _INF
+        and MIN_TIME <= ts < MAX_TIME
         and type(status) is int
         and 100 <= status <= 599
         and type(latency) is float
@@ -332,10 +380,10 @@ def _quantile(row: dict[str, Any], name: str) -> float:
 
 def _time(row: dict[str, Any], name: str) -> float:
     value = row.get(name)
-    if type(value) is float and math.isfinite(value):
+    if type(value) is float and MIN_TIME <= value < MAX_TIME:
         return value  # the common case, without the general parser's checks
     try:
-        return parse_time(value)
+        return parse_history_time(value)
     except ValueError as exc:
         raise _RowError(name, str(exc)) from None
 

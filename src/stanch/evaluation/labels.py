@@ -6,7 +6,7 @@ A YAML or JSON file holding a list of labeled incidents::
         route: "GET /search"      # optional glob on "METHOD /template"; missing = any route
         kind: traffic_spike       # optional AlertKind value; missing = any kind
         start: 2026-11-25T09:18:00Z   # ISO-8601 (naive = UTC) or epoch seconds
-        end: 1764062520
+        end: 1764062520               # (not milliseconds: years 2000..2200 only)
         name: search-flood        # optional, shown in reports
 
 Like the history readers (:mod:`stanch.evaluation.history`), a bad entry raises
@@ -16,7 +16,6 @@ Like the history readers (:mod:`stanch.evaluation.history`), a bad entry raises
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
@@ -26,7 +25,7 @@ import yaml
 from stanch.core.alerts import AlertKind
 from stanch.core.errors import ValidationError
 from stanch.core.series import SERVICE_WIDE
-from stanch.evaluation.history import open_input, parse_time, short_repr
+from stanch.evaluation.history import format_utc, open_input, parse_history_time, short_repr
 
 MAX_LABEL_BYTES: Final = 1024 * 1024
 _LABEL_FIELDS: Final = frozenset({"service", "route", "kind", "start", "end", "name"})
@@ -57,7 +56,7 @@ class Label:
     def title(self) -> str:
         if self.name:
             return self.name
-        when = datetime.fromtimestamp(self.start, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        when = format_utc(self.start, "%Y-%m-%d %H:%M:%S")
         return f"{self.service} {self.route or '*'} {self.kind or 'any'} @ {when}"
 
 
@@ -116,7 +115,7 @@ def _label(item: object, node: yaml.Node, path: str, index: int) -> Label:
     times: dict[str, float] = {}
     for name in ("start", "end"):
         try:
-            times[name] = parse_time(item[name])
+            times[name] = parse_history_time(item[name])
         except (ValueError, OverflowError) as exc:
             raise fail(name, str(exc)) from None
     if times["end"] < times["start"]:

@@ -5,6 +5,18 @@ several hosts, or written when a request ends rather than when it starts, is out
 seconds. Holding rows ``max_skew_s`` before their window is released keeps them in their own
 window in bounded memory. This is apart from the replay because it owns only the ordering: what
 counts as late and what becomes of it, not how windows are scored.
+
+**Gaps.** Within recorded history, a window without rows is silence and is replayed as such
+(events: every known series gets a zero point, so a service that stops answering is seen to
+stop). A stretch of more than ``max_gap_s`` (default :data:`DEFAULT_MAX_GAP_S`, 30 minutes)
+without a single row is taken for *missing history* instead (the recorder was off, a file was
+lost, a stray row is dated years ahead), not an outage: the windows before it are closed and
+replay resumes at the next row, without stepping through the empty windows in between. So a
+gap costs neither time nor memory, and raises no traffic-drop alert; the detectors keep what
+they learned and see the gap as no data. :class:`~stanch.evaluation.backtest.Replay` counts
+such gaps and leaves them out of the replayed (covered) time. A real outage that silences
+every route of a service for longer than ``max_gap_s`` is therefore not replayed as one: lower
+``max_gap_s`` to replay longer silences.
 """
 
 from __future__ import annotations
@@ -19,6 +31,15 @@ from stanch.core.windows import Point, WindowAggregator
 
 #: Seconds a row may be older than a row before it and still count in its own window.
 DEFAULT_MAX_SKEW_S = 30.0
+#: Seconds without a single row beyond which history is missing rather than silent.
+DEFAULT_MAX_GAP_S = 1800.0
+
+
+def gap_s(before: float, after: float, interval: float) -> float:
+    """Seconds of empty windows between the window holding ``before`` and the one holding
+    ``after`` (window starts are multiples of ``interval``): the one measure of a gap, shared
+    by the event windows that skip it and the replay that counts it."""
+    return (math.floor(after / interval) - math.floor(before / interval) - 1) * interval
 
 
 class EventWindows:
@@ -28,6 +49,11 @@ class EventWindows:
     order still land in their own window; older ones are counted in ``late`` and folded into
     the next open window, as live. The first windows close only once the events span
     ``max_skew_s``, so a file that starts slightly out of order loses nothing either.
+
+    An event more than ``max_gap_s`` of empty windows after the newest one starts a new
+    stretch: every open window is closed, and the windows of the gap are skipped (no zero
+    points for them); the new stretch starts as the first one did, learning its series anew.
+    ``gaps`` counts such gaps.
     """
 
     def __init__(
@@ -36,21 +62,29 @@ class EventWindows:
         interval: float = 1.0,
         max_skew_s: float = DEFAULT_MAX_SKEW_S,
         max_series: int = 500,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
         if max_skew_s < 0:
             raise ValueError(f"max_skew_s must be >= 0, got {max_skew_s:g}")
+        if not max_gap_s > max_skew_s:
+            raise ValueError(f"max_gap_s must be > max_skew_s, got {max_gap_s:g}")
         self.interval = interval
         self.max_skew_s = max_skew_s
-        self.windows = WindowAggregator(interval, CardinalityGuard(max_series))
+        self.max_gap_s = max_gap_s
+        self.guard = CardinalityGuard(max_series)
+        self.windows = WindowAggregator(interval, self.guard)
         self.events = 0
+        self.gaps = 0
         self.max_lateness_s = 0.0
+        self._late_before = 0  # late events of the stretches before this one
 
     @property
     def late(self) -> int:
-        return self.windows.late
+        return self._late_before + self.windows.late
 
     def batches(self, events: Iterable[RequestEvent]) -> Iterator[list[Point]]:
         windows, interval, skew = self.windows, self.interval, self.max_skew_s
+        max_gap = self.max_gap_s
         stream = iter(events)
         first = next(stream, None)
         if first is None:
@@ -63,7 +97,18 @@ class EventWindows:
         lateness = 0.0
         for event in stream:
             ts = event.ts
-            if ts > newest:
+            if ts > newest + max_gap and gap_s(newest, ts, interval) > max_gap:
+                # Missing history: close this stretch, and start the next one at ``ts`` as
+                # the first one started, instead of closing every empty window in between.
+                self.events = count
+                yield from group_by_time(windows.close(newest + interval))
+                self.gaps += 1
+                self._late_before += windows.late
+                windows = self.windows = WindowAggregator(interval, self.guard)
+                newest = ts
+                next_close = ts + interval
+                closed_until = -math.inf
+            elif ts > newest:
                 newest = ts
                 if ts - skew >= next_close:
                     horizon = math.floor((ts - skew) / interval) * interval
