@@ -247,6 +247,24 @@ def test_short_history_never_lowers_a_setting(
     )
 
 
+def test_a_stray_row_years_ahead_does_not_make_history_long_enough(
+    points: list[Point],
+) -> None:
+    """23 minutes of points and one row dated 2029 are 23 minutes of history, not years:
+    the replayed days count covered time only, so nothing is loosened."""
+    sweep = make_sweep(Candidate("strict", STRICT), grid=STRICT_GRID, fire_after=(1, 5))
+    before_burst = [p for p in points if p.t < BURST[0]]
+    stray = dataclasses.replace(before_burst[-1], t=1_861_920_000.0)  # 2029-01-01
+    results = backtest_points([*before_burst, stray], sweep.candidates, LABELS)
+    assert results[0].days < 0.02
+    assert results[0].gaps == 1
+    proposal = propose(sweep, results, budget=0.5)
+    assert not proposal.can_loosen
+    assert all(
+        s.proposed >= s.current and s.fire_after >= s.current_fire_after for s in proposal.signals
+    )
+
+
 def test_long_enough_history_may_lower_settings(
     strict_replay: tuple[Sweep, list[BacktestResult]],
 ) -> None:
