@@ -197,3 +197,21 @@ def test_config_changes_are_versioned_persisted_and_rolled_back(store: Store) ->
     assert [v.version for v in config.history] == [1, 2, 3]
     assert config.get("timeout_ms") == 3000
     assert "config-v2" in again.changes
+
+
+def test_a_service_past_its_route_cap_is_logged_once_by_the_engine(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The guard (pure core) leaves a notice on a service's first fold; the engine logs it as
+    a warning, once."""
+    config = EngineConfig(max_routes_per_service=2)
+    engine = Engine(store, load_runbook_text(RUNBOOK), config=config, now=T0)
+    events = [RequestEvent(T0 + 0.5, "api", "GET", f"/item/{i}", 200, 0.01) for i in range(5)]
+    with caplog.at_level("WARNING", logger="stanch.engine"):
+        engine.ingest(events)
+        engine.step(T0 + 2.0)
+        engine.ingest(events)
+        engine.step(T0 + 3.0)
+    warned = [r.getMessage() for r in caplog.records if "max_routes_per_service" in r.getMessage()]
+    assert len(warned) == 1
+    assert "'api'" in warned[0]

@@ -232,6 +232,8 @@ class Engine(Responder, NoiseGate):
         for buffer in self.buffers.values():
             self.windows.add_many(buffer.drain())
         points = self.windows.close(now)
+        for notice in self.guard.take_notices():  # the core logs nothing itself
+            log.warning("%s", notice)
         self.totals.add(points)
         if points and self.record is not None:
             try:

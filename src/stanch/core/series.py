@@ -7,10 +7,7 @@ second line of defence for apps that put ids in their templates anyway.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-
-log = logging.getLogger("stanch.series")
 
 SERVICE_WIDE = "*"
 OVERFLOW_ROUTE = "__other__"
@@ -58,7 +55,8 @@ class CardinalityGuard:
 
     The overflow series is still measured (its traffic is not lost); ``overflowed`` counts the
     events folded into overflow series, ``folded`` the same per service, so the operator can see
-    which service hit a cap. The first fold of each service is logged as a warning.
+    which service hit a cap. The first fold of each service leaves a notice in ``notices`` (the
+    core does no I/O: the engine drains and logs them, see :meth:`take_notices`).
     """
 
     def __init__(
@@ -78,6 +76,12 @@ class CardinalityGuard:
         self._per_service: dict[str, int] = {}
         self.folded: dict[str, int] = {}
         self.overflowed = 0
+        self.notices: list[str] = []  # first fold of each service, for the log
+
+    def take_notices(self) -> list[str]:
+        """The notices since the last call (the engine logs them as warnings)."""
+        notices, self.notices = self.notices, []
+        return notices
 
     def admit(self, key: SeriesKey) -> SeriesKey:
         if key in self._admitted:
@@ -101,13 +105,10 @@ class CardinalityGuard:
                 why = f"its {self.max_routes_per_service} route series (max_routes_per_service)"
             else:
                 why = f"the {self.max_series} route series of all services (max_series)"
-            log.warning(
-                "service %r reached %s: new routes such as %r are folded into %r; raise the cap "
-                "or use route templates instead of raw paths",
-                key.service,
-                why,
-                key.route,
-                OVERFLOW_ROUTE,
+            self.notices.append(
+                f"service {key.service!r} reached {why}: new routes such as {key.route!r} are "
+                f"folded into {OVERFLOW_ROUTE!r}; raise the cap or use route templates instead "
+                "of raw paths"
             )
         overflow = SeriesKey(key.service, OVERFLOW_ROUTE)
         self._admitted.add(overflow)
