@@ -77,7 +77,11 @@ class NoiseGate(EngineState):
         return True
 
     def _suppression(
-        self, alert: Alert, now: float, service_firing: list[Alert], *, held: bool = False
+        self,
+        alert: Alert,
+        now: float,
+        service_firing: list[Alert],
+        held_by: Suppression | None = None,
     ) -> Suppression | None:
         """Why ``alert`` must not page now: a rule or inhibition, or, for a service-wide
         alert, routes all held back (see ``NoiseControl.muted_causes``)."""
@@ -91,12 +95,11 @@ class NoiseGate(EngineState):
             and key.route != SERVICE_WIDE
             and monitor.troubled(alert.kind)
         ]
-        return self.noise.muted_causes(alert, now, causes, sticky=held)
+        return self.noise.muted_causes(alert, now, causes, held_by=held_by)
 
-    def _via_routes(self, fingerprint: str) -> bool:
-        """Whether the alert was held back last because its routes were."""
-        held_by = next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
-        return held_by is not None and held_by.via_routes
+    def _last_suppression(self, fingerprint: str) -> Suppression | None:
+        """Why the alert was held back last, if it was."""
+        return next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
 
     def _release_held(self, now: float, service_firing: list[Alert]) -> None:
         """Held alerts whose reason is gone (silence over, inhibitor cleared) page now."""
@@ -107,7 +110,7 @@ class NoiseGate(EngineState):
                 self._emit_unheld("alert_suppressed_cleared", alert, now)
                 continue
             if (
-                self._suppression(live, now, service_firing, held=self._via_routes(fingerprint))
+                self._suppression(live, now, service_firing, self._last_suppression(fingerprint))
                 is None
             ):
                 del self.held[fingerprint]
@@ -117,7 +120,7 @@ class NoiseGate(EngineState):
     def _emit_unheld(self, name: str, alert: Alert, now: float) -> None:
         """Tell listeners a held alert is no longer held, naming the rule that held it."""
         fingerprint = alert.fingerprint
-        held_by = next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
+        held_by = self._last_suppression(fingerprint)
         rule = held_by.rule if held_by else "noise control"
         if name == "alert_suppressed_cleared":
             reason = f"stopped firing while held back by {rule}: it never paged"

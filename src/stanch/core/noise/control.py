@@ -108,17 +108,22 @@ class NoiseControl:
         return None
 
     def muted_causes(
-        self, alert: Alert, now: float, causes: Iterable[str], *, sticky: bool = False
+        self,
+        alert: Alert,
+        now: float,
+        causes: Iterable[str],
+        *,
+        held_by: Suppression | None = None,
     ) -> Suppression | None:
         """Hold a service-wide ``alert`` whose troubled routes (``causes``: the service's routes
         where the same kind fires or is about to) are all held by silences or windows.
 
         Silencing ``POST /checkout`` for a load test must also keep the service-wide error
         burst that checkout's failures make from paging. One troubled route that nothing holds
-        and the alert pages: it is no longer only what was muted. ``sticky`` (an alert held for
-        this reason already) keeps holding it while no route is troubled: the routes' alerts
-        clear a few points before the service's, which is no reason to page at the end of a
-        silenced load test.
+        and the alert pages: it is no longer only what was muted. ``held_by`` (this alert's
+        suppression so far) keeps holding it, if it was for this reason, while no route is
+        troubled: the routes' alerts clear a few points before the service's, which is no
+        reason to page at the end of a silenced load test.
         """
         if alert.route != SERVICE_WIDE:
             return None
@@ -131,20 +136,10 @@ class NoiseControl:
             if rule is None:
                 return None
             holding.append((route, rule))
-        if not holding and not sticky:
-            return None
         if not holding:
-            return Suppression(
-                alert.fingerprint,
-                "its routes were held back by noise rules and are recovering",
-                "noise control",
-                now,
-                "silence",
-                kind=alert.kind.value,
-                service=alert.service,
-                route=alert.route,
-                via_routes=True,
-            )
+            if held_by is None or not held_by.via_routes:
+                return None
+            return replace(held_by, at=now)
         first = holding[0][1]
         names = ", ".join(f"{route} ({rule.id})" for route, rule in holding[:5])
         more = f" and {len(holding) - 5} more" if len(holding) > 5 else ""
