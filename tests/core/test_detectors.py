@@ -603,3 +603,15 @@ def test_contract_snapshot_restore_resumes_exactly(case: Case) -> None:
     restore(restored, data)
     tail = samples[120:]
     assert case.feed(restored, tail, t0=120) == case.feed(original, tail, t0=120)
+
+
+def test_error_burst_takes_impossible_counts_as_no_data() -> None:
+    """More errors than requests served (or a negative count) is a corrupt sample: no data,
+    nothing learned, never an "error ratio of 1000 %" alert."""
+    detector = ErrorBurstDetector(window=5, warmup=10)
+    for i in range(20):
+        detector.update(float(i), 0.0, 100.0)
+    before = snapshot(detector)
+    assert detector.update(20.0, 1000.0, 100.0) == NO_DATA
+    assert detector.update(21.0, -1.0, 100.0) == NO_DATA
+    assert snapshot(detector) == before

@@ -107,8 +107,12 @@ class ErrorBurstDetector:
         return self._ew_errors / self._ew_served if self._ew_served > 0 else 0.0
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        """``value`` is the number of errors among ``weight`` served requests."""
+        """``value`` is the number of errors among ``weight`` served requests; a count that is
+        negative or larger than ``weight`` is corrupt (an error ratio over 100 % pages nobody
+        usefully) and is no data, like NaN."""
         if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
+            return NO_DATA
+        if not 0.0 <= value <= weight:
             return NO_DATA
         self._errors.append(value)
         self._served.append(weight)
