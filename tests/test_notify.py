@@ -343,7 +343,8 @@ def test_no_signature_header_without_a_secret(
 
 
 def test_unreachable_target_never_blocks_the_engine(make_notifier: Callable[..., Notifier]) -> None:
-    """1000 events for a dead target (real back-off sleep) take under 50 ms to hand over; close
+    """1000 events for a dead target (real back-off sleep) are handed over at once (well under
+    the 0.5 s bound even on a loaded machine; waiting on the target would take seconds); close
     gives up after its timeout and counts what was never sent as dropped."""
     notifier = make_notifier(
         WebhookTarget("down", f"http://127.0.0.1:{closed_port()}/hook"), sleep=None
@@ -352,7 +353,7 @@ def test_unreachable_target_never_blocks_the_engine(make_notifier: Callable[...,
     for i in range(1000):
         notifier.on_event("incident_opened", {"incident": f"INC-{i}", "title": "t"})
     elapsed = time.perf_counter() - start
-    assert elapsed < 0.05
+    assert elapsed < 0.5
     assert notifier.close(timeout=0.2) is False
     status = notifier.status()["down"]
     assert (status.sent, status.failed, status.dropped) == (0, 0, 1000)

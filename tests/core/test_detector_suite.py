@@ -185,11 +185,13 @@ def test_explain_says_seen_vs_expected_for_every_score(name: str) -> None:
 )
 def test_any_stream_scores_in_unit_interval(name: str, values: list[float]) -> None:
     """Whatever mix of numbers, NaN and infinities arrives, every score is in [0, 1] and has
-    an explanation; infinities are no data. (Error counts are never negative, hence abs.)"""
+    an explanation; infinities are no data. (Error counts are never negative, hence abs, nor
+    more than the requests served.)"""
     counts = DETECTORS[name][1] is error_stream
     detector = DETECTORS[name][0]()
     for i, v in enumerate(values):
-        value, weight = (abs(v), 100.0) if counts else (v, 1.0)
+        # Errors among at least as many requests: more errors than requests is corrupt.
+        value, weight = (abs(v), max(100.0, abs(v))) if counts else (v, 1.0)
         s = detector.update(1.7e9 + i * STEP, value, weight)
         assert 0.0 <= s.value <= 1.0
         assert s.has_data == math.isfinite(v)
