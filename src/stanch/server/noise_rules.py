@@ -15,7 +15,9 @@ from stanch.core.noise import (
     MaintenanceWindow,
     Matcher,
     Silence,
+    silence_series_warnings,
     silence_to_dict,
+    window_series_warnings,
     window_to_dict,
 )
 from stanch.server.auth import Principal
@@ -85,3 +87,12 @@ def end_rule(
         after={"status": "expired", "ended_at": now},
     )
     return ended
+
+
+def series_warnings(ctx: ServerContext, rule: Silence | MaintenanceWindow) -> list[str]:
+    """What to tell the person who made ``rule`` if it names no series the engine watches
+    (created anyway: the route may not have had traffic yet)."""
+    series = [(key.service, key.route) for key in ctx.engine.monitors]
+    if isinstance(rule, Silence):
+        return silence_series_warnings(rule, series)
+    return window_series_warnings(rule, series)

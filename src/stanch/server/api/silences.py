@@ -32,8 +32,6 @@ from stanch.core.noise import (
     Matcher,
     Silence,
     resolve_span,
-    silence_series_warnings,
-    window_series_warnings,
 )
 from stanch.server import noise_rules
 from stanch.server.api.common import BODY_ERRORS, Ctx, Name, errors
@@ -156,7 +154,7 @@ async def create_silence(
         comment=body.comment,
         via="api",
     )
-    warnings = silence_series_warnings(silence, _series(ctx))
+    warnings = noise_rules.series_warnings(ctx, silence)
     return SilenceCreatedOut(**silence_out(silence, now).model_dump(), warnings=warnings)
 
 
@@ -210,7 +208,7 @@ async def create_maintenance(
 ) -> MaintenanceCreatedOut:
     now = ctx.now()
     window = noise_rules.create_maintenance(ctx, who, _window(body, now, who.name), via="api")
-    warnings = window_series_warnings(window, _series(ctx))
+    warnings = noise_rules.series_warnings(ctx, window)
     return MaintenanceCreatedOut(**maintenance_out(window, now).model_dump(), warnings=warnings)
 
 
@@ -251,11 +249,6 @@ async def list_suppressed(
         if (service is None or s.service == service) and (cause is None or s.cause == cause)
     )
     return [suppression_out(s, s.fingerprint in engine.held) for s in islice(wanted, limit)]
-
-
-def _series(ctx: Ctx) -> list[tuple[str, str]]:
-    """(service, route) of every series the engine watches, as rules name them."""
-    return [(key.service, key.route) for key in ctx.engine.monitors]
 
 
 def _seconds(duration: str | float | None) -> float | None:

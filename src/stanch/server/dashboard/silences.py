@@ -22,7 +22,6 @@ from stanch.core.noise import (
     Matcher,
     parse_matcher,
     resolve_span,
-    silence_series_warnings,
 )
 from stanch.server import noise_rules
 from stanch.server.auth import Permission
@@ -90,8 +89,7 @@ async def create_silence(view: View, fields: dict[str, str]) -> Done:
         via="dashboard",
     )
     what = ", ".join(str(m) for m in silence.matchers)
-    series = [(key.service, key.route) for key in ctx.engine.monitors]
-    warnings = "".join(f" (warning: {w})" for w in silence_series_warnings(silence, series))
+    warnings = "".join(f" (warning: {w})" for w in noise_rules.series_warnings(ctx, silence))
     return Done(f"{silence.id} silences {what} for {duration_text}{warnings}", "/silences")
 
 
