@@ -173,6 +173,50 @@ def test_header_only_file_is_warned_about_and_the_rest_scored(tmp_path: Path) ->
     assert "cat/f.csv" in result.output
 
 
+def test_data_file_without_labels_and_labels_without_file_are_warned_about(
+    tmp_path: Path,
+) -> None:
+    """Neither silently shrinks the corpus: both are named, and the labeled file is scored."""
+    root = write_corpus(tmp_path / "nab")
+    (root / "data" / "cat" / "new.csv").write_text("\n".join(["timestamp,value", *good_rows()]))
+    labels = {"cat/f.csv": [], "cat/gone.csv": []}
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(labels))
+    result = invoke(str(root))
+    assert result.exit_code == 0, result.output
+    assert "new.csv has no entry in" in result.output
+    assert "1 file(s) named in" in result.output
+    assert "cat/gone.csv" in result.output
+    assert "cat/f.csv" in result.output
+
+
+def test_a_complete_corpus_has_no_coverage_warning(tmp_path: Path) -> None:
+    result = invoke(str(write_corpus(tmp_path / "nab")))
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output
+
+
+def test_out_keeps_only_this_runs_result_files(tmp_path: Path) -> None:
+    """A result CSV from an earlier run over another corpus is removed (NAB's scorer would read
+    it beside this run's); files outside our layout are left alone."""
+    root = write_corpus(tmp_path / "nab")
+    out = tmp_path / "out"
+    stale = out / "ensemble" / "other" / "ensemble_old.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("timestamp,value,anomaly_score,label\n")
+    foreign = out / "ensemble" / "other" / "notes.txt"
+    foreign.write_text("mine")
+    result = invoke(str(root), "--out", str(out), "--no-files")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert foreign.read_text() == "mine"
+    assert (out / "ensemble" / "cat" / "ensemble_f.csv").is_file()
+    assert "removed 1 result CSV(s) of an earlier run" in result.output
+    again = invoke(str(root), "--out", str(out), "--no-files")
+    assert again.exit_code == 0
+    assert "removed" not in again.output
+    assert (out / "ensemble" / "cat" / "ensemble_f.csv").is_file()
+
+
 @pytest.mark.parametrize(
     ("out", "message"),
     [("taken", "is a file, not a directory"), ("taken/sub", "cannot create the directory")],

@@ -18,9 +18,11 @@ from rich.table import Table
 from stanch.evaluation.corpus import (
     CorpusError,
     DataFile,
+    coverage_warnings,
     default_dir,
     load_corpus,
     result_path,
+    stale_results,
     write_result,
 )
 from stanch.evaluation.nab import ProfileResult, ScoredFile, score_corpus
@@ -85,10 +87,13 @@ def nab(
     for file in corpus:
         if not file.values:
             _warn(f"{root / 'data' / file.name} has a header but no rows: it scores nothing")
+    for note in coverage_warnings(root):
+        _warn(note)
     if out is not None:
         _prepare_out(out)
     factory = DETECTORS[detector]
     scored: list[ScoredFile] = []
+    written: set[Path] = set()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -104,14 +109,30 @@ def nab(
             scores = run_file(factory, file)
             scored.append(ScoredFile(file.name, scores, file.windows))
             if out is not None:
-                _write(result_path(out, detector, file), file, scores)
+                path = result_path(out, detector, file)
+                _write(path, file, scores)
+                written.add(path)
             progress.advance(task)
     results = score_corpus(scored, threshold)
     if files:
         console.print(_file_table(corpus, results))
     console.print(_summary_table(detector, results))
     if out is not None:
+        _remove_stale(out, detector, written)
         console.print(f"result CSVs written under {escape(str(out / detector))}")
+
+
+def _remove_stale(out: Path, detector: str, written: set[Path]) -> None:
+    """Delete this detector's result CSVs left by an earlier run over another corpus, so the
+    folder holds exactly this run (NAB's scorer reads every file it finds)."""
+    stale = stale_results(out, detector, written)
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError as exc:
+            _fail(f"cannot remove the stale result {path}: {exc.strerror or exc}")
+    if stale:
+        _warn(f"removed {len(stale)} result CSV(s) of an earlier run from {out / detector}")
 
 
 def _write(path: Path, file: DataFile, scores: list[float]) -> None:

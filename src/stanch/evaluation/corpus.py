@@ -274,6 +274,46 @@ def iter_corpus(root: Path) -> Iterator[DataFile]:
         yield DataFile(name, rows.timestamps, rows.values, tuple(windows))
 
 
+def coverage_warnings(root: Path) -> list[str]:
+    """What a run over ``root`` will leave out, said aloud.
+
+    NAB scores only files named in the labels; a CSV dropped into ``data/`` without a label
+    entry, or a label entry whose file is gone, would otherwise shrink the corpus silently and
+    change every normalized score without a word. Call after :func:`load_corpus` succeeded."""
+    labels = load_windows(root)
+    data = root / "data"
+    on_disk = sorted(
+        path.relative_to(data).as_posix() for path in data.glob("*/*.csv") if path.is_file()
+    )
+    unlabeled = [name for name in on_disk if name not in labels.windows]
+    missing = sorted(name for name in labels.windows if not (data / name).is_file())
+    notes = [
+        f"{data / name} has no entry in {root / WINDOWS_FILE}: not scored" for name in unlabeled
+    ]
+    if missing:
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        notes.append(
+            f"{len(missing)} file(s) named in {root / WINDOWS_FILE} are not under {data}: {shown}"
+        )
+    return notes
+
+
+def stale_results(out: Path, detector: str, written: set[Path]) -> list[Path]:
+    """Result CSVs of ``detector`` under ``out`` that this run did not write.
+
+    They come from an earlier run over another corpus; left in place, NAB's own scorer would
+    score them beside this run's files and report a mixture. Only files of our own layout
+    (``<detector>/<category>/<detector>_*.csv``) are ever listed."""
+    base = out / detector
+    if not base.is_dir():
+        return []
+    return sorted(
+        path for path in base.glob(f"*/{detector}_*.csv") if path.is_file() and path not in written
+    )
+
+
 def load_corpus(root: Path) -> list[DataFile]:
     """The whole corpus; a corpus without a single data row is an error, not a score of 0."""
     corpus = list(iter_corpus(root))
