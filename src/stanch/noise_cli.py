@@ -19,23 +19,32 @@ than cut at 80 columns.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any, Final, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import typer
-from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
-from pydantic_core import PydanticCustomError
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from stanch.noise_input import parse_duration_arg, parse_time_arg, parse_weekly, split_matcher
+from stanch.noise_views import (
+    A_SILENCE,
+    A_WINDOW,
+    HELD,
+    RULE_ID,
+    SILENCES,
+    WINDOWS,
+    RuleView,
+    SilenceView,
+    WindowView,
+)
 from stanch.remote import (
     Answer,
     Remote,
@@ -71,93 +80,6 @@ CommentOption = typer.Option(..., "--comment", "-c", help="Why: shown with every
 AllOption = typer.Option(False, "--all", "--expired", help="Also the last ones that ended.")
 JsonOption = typer.Option(False, "--json", help="The server's JSON, for scripts.")
 CAUSES = ("silence", "maintenance", "inhibition")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-# ---------------------------------------------------------------------- answers
-
-
-def _a_time(ts: float) -> float:
-    """Unix seconds that are a date :func:`_when` can print (years 1 to 9999): any other
-    number makes the whole answer unexpected, so no table ever shows a made-up time."""
-    try:
-        datetime.fromtimestamp(ts, UTC)
-    except (OverflowError, ValueError, OSError):
-        raise PydanticCustomError(
-            "time", "Input should be a time in Unix seconds (years 1 to 9999)"
-        ) from None
-    return ts
-
-
-def _a_rule_id(text: str) -> str:
-    """An id as Stanch makes them: it is printed alone for ``ID=$(...)`` and is a URL path
-    segment in the next command."""
-    if not _ID.fullmatch(text):
-        raise PydanticCustomError("rule_id", "Input should be a rule id such as S-0001")
-    return text
-
-
-Time = Annotated[float, AfterValidator(_a_time)]
-RuleId = Annotated[str, AfterValidator(_a_rule_id)]
-
-
-class _View(BaseModel):
-    """The fields of an answer the CLI reads, checked strictly (a number is not "3", a
-    string is not null); fields not named are left alone (``--json`` prints them)."""
-
-    model_config = ConfigDict(strict=True, frozen=True, allow_inf_nan=False)
-
-
-class MatcherView(_View):
-    field: str
-    op: str
-    pattern: str
-
-
-class RuleView(_View):
-    """What silences and maintenance windows have in common."""
-
-    id: RuleId
-    created_by: str
-    comment: str
-    status: str
-    ended_at: Time | None = None
-    ended_by: str | None = None
-
-
-class SilenceView(RuleView):
-    matchers: list[MatcherView]
-    starts_at: Time
-    ends_at: Time
-    warnings: list[str] = []  # on a create answer only, and not from older servers
-
-
-class WindowView(RuleView):
-    service: str
-    routes: list[str]
-    weekly: bool
-    starts_at: Time | None
-    ends_at: Time | None
-    schedule: str
-    warnings: list[str] = []  # as SilenceView's
-
-
-class HeldView(_View):
-    at: Time
-    service: str
-    route: str
-    kind: str
-    cause: str
-    rule: str
-    held: bool
-    reason: str
-
-
-A_SILENCE: Final = TypeAdapter(SilenceView)
-SILENCES: Final = TypeAdapter(list[SilenceView])
-A_WINDOW: Final = TypeAdapter(WindowView)
-WINDOWS: Final = TypeAdapter(list[WindowView])
-HELD: Final = TypeAdapter(list[HeldView])
 
 
 # ---------------------------------------------------------------------- output
@@ -392,7 +314,7 @@ def _end_each(
 ) -> None:
     """End each rule; one that cannot be ended is reported and the others still are."""
     for rule_id in rule_ids:
-        if not _ID.fullmatch(rule_id):  # one path segment: "../tokens" must reach nothing else
+        if not RULE_ID.fullmatch(rule_id):  # one path segment: "../tokens" must reach nothing else
             _fail(
                 f"{rule_id[:80]!r} is not a {noun} id (as listed, e.g. {noun[0].upper()}-0001)", 2
             )
