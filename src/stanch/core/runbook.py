@@ -53,33 +53,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 from pydantic_core import ErrorDetails
 
+from stanch.core._runbook_schema import (
+    ACTION_MODELS,
+    CHILD_MODELS,
+    ActionModel,
+    DefaultsModel,
+    RunbookModel,
+)
 from stanch.core._runbook_yaml import field_path, line_of, read_yaml
 from stanch.core.actions import ActionKind, ActionMode
 from stanch.core.alerts import Alert, AlertKind
-from stanch.core.durations import duration_field, short
 from stanch.core.durations import parse_duration as parse_duration  # part of this API
+from stanch.core.durations import short
 from stanch.core.errors import RunbookError
 from stanch.core.severity import Severity
 
-RUNBOOK_VERSION: Final = 1
 MAX_RUNBOOK_BYTES: Final = 1024 * 1024
-DEFAULT_TTL_S: Final = 30 * 60.0
-DEFAULT_VERIFY_WITHIN_S: Final = 2 * 60.0
 
 # --------------------------------------------------------------------------- parsed values
 
@@ -149,172 +147,7 @@ class Runbook:
         return found
 
 
-# --------------------------------------------------------------------------- schema
-
-_Duration = Annotated[float, BeforeValidator(duration_field)]
-_PositiveInt = Annotated[int, Strict(), Field(ge=1)]
-_HttpStatus = Annotated[int, Strict(), Field(ge=400, le=599)]
-_Rate = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
-_NonEmpty = Annotated[str, Field(min_length=1)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _CircuitBreakParams(_Strict):
-    open_for: _Duration = 30.0
-    probes: _PositiveInt = 5
-    failure_ratio: Annotated[float, Strict(), Field(gt=0, le=1)] = 0.5
-    min_calls: _PositiveInt = 10
-
-
-class _DisableRouteParams(_Strict):
-    status: _HttpStatus = 503
-    body: str = '{"error": "this route is temporarily disabled"}'
-
-
-class _ThrottleRouteParams(_Strict):
-    rate: _Rate
-    burst: _PositiveInt | None = None
-
-
-class _ThrottleClientParams(_ThrottleRouteParams):
-    route: _NonEmpty | None = None
-
-
-class _BlockClientParams(_Strict):
-    status: _HttpStatus = 403
-
-
-class _ShedLoadParams(_Strict):
-    fraction: Annotated[float, Strict(), Field(gt=0, lt=1)]
-
-
-class _RollbackConfigParams(_Strict):
-    min_confidence: Annotated[float, Strict(), Field(ge=0, le=1)] = 0.3
-
-
-class _ActionBase(_Strict):
-    kind: ActionKind  # narrowed to one Literal per subclass: the union's discriminator
-    mode: ActionMode
-    ttl: _Duration | None = None
-    verify_within: _Duration | None = None
-    target: _NonEmpty | None = None
-    params: _Strict
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_params_means_defaults(cls, data: Any) -> Any:
-        # A missing params block still validates the kind's params, so a required one
-        # (throttle rate, shed fraction) is reported as missing rather than silently absent.
-        if isinstance(data, dict) and data.get("params") is None:
-            return {**data, "params": {}}
-        return data
-
-
-class _CircuitBreak(_ActionBase):
-    kind: Literal[ActionKind.CIRCUIT_BREAK]
-    params: _CircuitBreakParams
-
-
-class _DisableRoute(_ActionBase):
-    kind: Literal[ActionKind.DISABLE_ROUTE]
-    params: _DisableRouteParams
-
-
-class _ThrottleRoute(_ActionBase):
-    kind: Literal[ActionKind.THROTTLE_ROUTE]
-    params: _ThrottleRouteParams
-
-
-class _ThrottleClient(_ActionBase):
-    kind: Literal[ActionKind.THROTTLE_CLIENT]
-    params: _ThrottleClientParams
-
-
-class _BlockClient(_ActionBase):
-    kind: Literal[ActionKind.BLOCK_CLIENT]
-    params: _BlockClientParams
-
-
-class _ShedLoad(_ActionBase):
-    kind: Literal[ActionKind.SHED_LOAD]
-    params: _ShedLoadParams
-
-
-class _RollbackConfig(_ActionBase):
-    kind: Literal[ActionKind.ROLLBACK_CONFIG]
-    params: _RollbackConfigParams
-
-
-_AnyAction = Annotated[
-    _CircuitBreak
-    | _DisableRoute
-    | _ThrottleRoute
-    | _ThrottleClient
-    | _BlockClient
-    | _ShedLoad
-    | _RollbackConfig,
-    Field(discriminator="kind"),
-]
-_ACTION_MODELS: Final[dict[str, type[_ActionBase]]] = {
-    ActionKind.CIRCUIT_BREAK: _CircuitBreak,
-    ActionKind.DISABLE_ROUTE: _DisableRoute,
-    ActionKind.THROTTLE_ROUTE: _ThrottleRoute,
-    ActionKind.THROTTLE_CLIENT: _ThrottleClient,
-    ActionKind.BLOCK_CLIENT: _BlockClient,
-    ActionKind.SHED_LOAD: _ShedLoad,
-    ActionKind.ROLLBACK_CONFIG: _RollbackConfig,
-}
-
-
-class _Match(_Strict):
-    kinds: list[AlertKind] = Field(default_factory=list)
-    min_severity: Severity | None = None
-    services: list[_NonEmpty] | None = None
-    routes: list[_NonEmpty] | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class _Rule(_Strict):
-    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=100)]
-    description: str = ""
-    match: _Match
-    actions: list[_AnyAction] = Field(default_factory=list)
-    stop: Annotated[bool, Strict()] = False
-
-
-class _Defaults(_Strict):
-    ttl: _Duration = DEFAULT_TTL_S
-    verify_within: _Duration = DEFAULT_VERIFY_WITHIN_S
-
-
-class _Runbook(_Strict):
-    version: int
-    defaults: _Defaults = Field(default_factory=_Defaults)
-    rules: list[_Rule]
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _known_version(cls, value: object) -> object:
-        if isinstance(value, bool) or value != RUNBOOK_VERSION:
-            raise ValueError(
-                f"unsupported runbook version {short(value)}; "
-                f"this Stanch reads version {RUNBOOK_VERSION}"
-            )
-        return value
-
-
-# Which model a field name leads to, so an unknown field can be answered with the known ones.
-_CHILD_MODELS: Final[dict[tuple[type[BaseModel], str], type[BaseModel]]] = {
-    (_Runbook, "defaults"): _Defaults,
-    (_Runbook, "rules"): _Rule,
-    (_Rule, "match"): _Match,
-}
-
-
-def _to_runbook(model: _Runbook, source: str) -> Runbook:
+def _to_runbook(model: RunbookModel, source: str) -> Runbook:
     rules = tuple(
         Rule(
             name=rule.name,
@@ -334,7 +167,7 @@ def _to_runbook(model: _Runbook, source: str) -> Runbook:
     return Runbook(rules=rules, source=source)
 
 
-def _to_spec(action: _ActionBase, defaults: _Defaults) -> ActionSpec:
+def _to_spec(action: ActionModel, defaults: DefaultsModel) -> ActionSpec:
     params = action.params.model_dump()
     if "burst" in params and params["burst"] is None:
         params["burst"] = max(1, int(params["rate"]))
@@ -388,9 +221,9 @@ def load_runbook_text(text: str, filename: str = "<runbook>") -> Runbook:
                 f"not a {type(data).__name__}"
             ]
         )
-    model: _Runbook | None = None
+    model: RunbookModel | None = None
     try:
-        model = _Runbook.model_validate(data)
+        model = RunbookModel.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problem(root, err, filename) for err in exc.errors(include_url=False))
     problems.extend(_duplicate_rule_names(root, data, filename))
@@ -441,7 +274,7 @@ def _problem(root: yaml.Node, err: ErrorDetails, filename: str) -> tuple[int, st
             part
             for i, part in enumerate(raw)
             if i >= 2 and raw[i - 2] == "actions" and isinstance(raw[i - 1], int)
-            if isinstance(part, str) and part in _ACTION_MODELS
+            if isinstance(part, str) and part in ACTION_MODELS
         ),
         None,
     )
@@ -466,15 +299,15 @@ def _problem(root: yaml.Node, err: ErrorDetails, filename: str) -> tuple[int, st
 
 def _allowed_fields(loc: tuple[str | int, ...], kind_tag: str | None) -> list[str]:
     """Field names of the model at ``loc``, to answer an unknown field with the known ones."""
-    model: type[BaseModel] | None = _Runbook
+    model: type[BaseModel] | None = RunbookModel
     for part in loc:
         if part == kind_tag:  # the tag (after ``actions[i]``) picks the action's model
-            model = _ACTION_MODELS[part]
+            model = ACTION_MODELS[part]
         elif isinstance(part, int) or model is None:
             continue
-        elif part == "params" and issubclass(model, _ActionBase):
+        elif part == "params" and issubclass(model, ActionModel):
             params = model.model_fields["params"].annotation
             model = params if isinstance(params, type) and issubclass(params, BaseModel) else None
         else:
-            model = _CHILD_MODELS.get((model, part))
+            model = CHILD_MODELS.get((model, part))
     return sorted(model.model_fields) if model is not None else []
