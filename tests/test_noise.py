@@ -251,3 +251,48 @@ def test_a_route_nothing_holds_makes_the_service_wide_alert_page(engine: Engine)
     paged = {a.route for a in incident.alerts.values()}
     assert "*" in paged  # the service-wide alert (it explains /b's, which it inhibits)
     assert "GET /a" not in paged
+
+
+@pytest.mark.parametrize("left", [0.0, 0.2])
+def test_a_whole_service_outage_is_one_incident_with_its_routes_inhibited(
+    engine: Engine, left: float
+) -> None:
+    """Six routes losing all (or 80%) of their traffic at once: one service-wide incident,
+    and every route's drop is held back as inhibited, naming the service-wide alert.
+
+    The audit's outage paged three incidents: routes down to nothing compared a floored
+    1e-9 ratio with the service's, and the routes that had fired by then carried too little
+    of the traffic for the service-wide alert to count as broad."""
+    heard: list[tuple[str, dict[str, object]]] = []
+    engine.listeners.append(lambda name, details: heard.append((name, details)))
+    routes = {f"GET /r{i}": 20.0 for i in range(6)}
+    shop = Shop(engine, routes)
+    shop.run(200)
+    for route in routes:
+        shop.rps[route] = routes[route] * left
+    shop.run(30)
+    assert len(engine.incidents) == 1
+    incident = next(iter(engine.incidents.values()))
+    assert incident.title == "Traffic drop on service api"
+    assert {(a.route, a.kind) for a in incident.alerts.values()} == {("*", AlertKind.TRAFFIC_DROP)}
+    service_fp = next(iter(incident.alerts))
+    inhibited = [s for s in engine.suppressed if s.cause == "inhibition"]
+    assert {s.route for s in inhibited} == set(routes)
+    assert {s.rule for s in inhibited} == {service_fp}
+    assert all(s.reason.startswith("inhibited by the service-wide traffic_drop") for s in inhibited)
+    said = [d for name, d in heard if name == "alert_suppressed"]
+    assert {d["route"] for d in said} == set(routes)
+    assert {d["cause"] for d in said} == {"inhibition"}
+
+
+def test_a_busy_route_failing_alone_pages_as_itself(engine: Engine) -> None:
+    """One route with half the traffic failing makes the service-wide burst, but one route
+    is a cause, not a broad outage: it pages under its own name (its runbook rules apply)."""
+    shop = Shop(engine, {"POST /pay": 40.0, "GET /ping": 40.0})
+    shop.run(150)
+    shop.errors["POST /pay"] = 0.5
+    shop.run(15)
+    assert len(engine.incidents) == 1
+    incident = next(iter(engine.incidents.values()))
+    assert incident.title == "Error burst on POST /pay"
+    assert not [s for s in engine.suppressed if s.cause == "inhibition"]

@@ -26,25 +26,39 @@ from stanch.core.noise import (
 )
 from stanch.core.series import SERVICE_WIDE
 
-BROAD_SHARE = 0.75  # share of a service's traffic that makes a service-wide alert "broad"
+BROAD_SHARE = 0.5  # share of a service's traffic that makes a service-wide alert "broad"
+BROAD_ROUTES = 2  # ... on at least this many routes: one route alone is a cause, never an echo
 NOISE_META = "noise"
 
 
 class NoiseGate(EngineState):
-    def _broad_service_alerts(self) -> list[Alert]:
-        """Service-wide alerts that are broad: routes firing the same kind carry most of the
-        service's traffic. Only those may inhibit route alerts (see ``core.noise``)."""
+    def _broad_service_alerts(self, now: float) -> list[Alert]:
+        """Service-wide alerts that are broad: at least two routes are troubled by the same
+        kind (firing, or in a run of bad points that may fire) and held by no silence or
+        window, and together they carry at least half the service's traffic. Only those may
+        inhibit route alerts (see ``core.noise``): one route making a service-wide alert,
+        however busy, pages as itself (its runbook rules apply), and a route under planned
+        work does not make the others' trouble look service-wide.
+
+        Troubled rather than firing, and half rather than most: in an outage the routes
+        fire a point or a few apart, and quiet routes (the long tail, the overflow series)
+        may never fire at all, so counting only firing routes against three quarters left
+        the service-wide alert "narrow" through the very points that matter, and every
+        route paged on its own."""
         broad = []
         for key, monitor in self.monitors.items():
             if key.route != SERVICE_WIDE:
                 continue
             for kind, alert in monitor.firing.items():
-                covered = sum(
+                shares = [
                     m.share
                     for k, m in self.monitors.items()
-                    if k.service == key.service and k.route != SERVICE_WIDE and kind in m.firing
-                )
-                if covered >= BROAD_SHARE:
+                    if k.service == key.service
+                    and k.route != SERVICE_WIDE
+                    and m.troubled(kind)
+                    and self.noise.rule_holding(replace(alert, route=k.route), now) is None
+                ]
+                if len(shares) >= BROAD_ROUTES and sum(shares) >= BROAD_SHARE:
                     broad.append(alert)
         return broad
 

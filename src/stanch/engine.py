@@ -292,7 +292,7 @@ class Engine(Responder, NoiseGate):
                     self._alert_resolved(alert, now)
         # Route alerts first: a service-wide alert then joins the route's incident it explains.
         fired.sort(key=lambda a: (a.route == SERVICE_WIDE, a.started_at, a.fingerprint))
-        service_firing = self._broad_service_alerts()
+        service_firing = self._broad_service_alerts(now)
         for alert in fired:
             self._route_alert(alert, now, service_firing)
         self._release_held(now, service_firing)

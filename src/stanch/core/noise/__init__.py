@@ -27,7 +27,7 @@ from stanch.core.noise.checks import (
     window_series_warnings,
 )
 from stanch.core.noise.control import MAX_ENDED, MAX_RULES, Ended, NoiseControl, Suppression
-from stanch.core.noise.inhibition import INHIBIT_FACTOR, explains, relative_change
+from stanch.core.noise.inhibition import INHIBIT_FACTOR, change, explains, relative_change
 from stanch.core.noise.matchers import Matcher, parse_matcher
 from stanch.core.noise.rules import (
     DAY_S,
@@ -64,6 +64,7 @@ __all__ = [
     "Silence",
     "Status",
     "Suppression",
+    "change",
     "check_kind_glob",
     "check_new_silence",
     "check_new_window",

@@ -129,10 +129,7 @@ class NoiseControl:
             return None
         holding: list[tuple[str, Silence | MaintenanceWindow]] = []
         for route in causes:
-            echo = replace(alert, route=route)
-            rule = next(
-                (s for s in self.silences.values() if s.active(now) and s.matches(echo)), None
-            ) or next((w for w in self.windows.values() if w.active(now) and w.covers(echo)), None)
+            rule = self.rule_holding(replace(alert, route=route), now)
             if rule is None:
                 return None
             holding.append((route, rule))
@@ -154,6 +151,12 @@ class NoiseControl:
             route=alert.route,
             via_routes=True,
         )
+
+    def rule_holding(self, alert: Alert, now: float) -> Silence | MaintenanceWindow | None:
+        """The silence, or else the maintenance window, in force that holds ``alert``."""
+        return next(
+            (s for s in self.silences.values() if s.active(now) and s.matches(alert)), None
+        ) or next((w for w in self.windows.values() if w.active(now) and w.covers(alert)), None)
 
     def add(self, rule: Silence | MaintenanceWindow) -> None:
         """Put a rule in force (checked by the caller: see ``check_new_*``)."""
