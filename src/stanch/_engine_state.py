@@ -53,6 +53,7 @@ class EngineState:
     listeners: list[Listener]
     noise: NoiseControl
     held: dict[str, Alert]
+    holding: dict[str, Suppression]
     suppressed: deque[Suppression]
     last_step: float
     _dirty_incidents: set[str]

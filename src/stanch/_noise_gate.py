@@ -72,22 +72,53 @@ class NoiseGate(EngineState):
         suppression = self._suppression(alert, now, service_firing)
         if suppression is None:
             return False
-        first = alert.fingerprint not in self.held
         self.held[alert.fingerprint] = alert
-        if first:
-            self.suppressed.append(suppression)
-            self._emit(
-                "alert_suppressed",
-                fingerprint=alert.fingerprint,
-                kind=alert.kind.value,
-                service=alert.service,
-                route=alert.route,
-                reason=suppression.reason,
-                rule=suppression.rule,
-                cause=suppression.cause,
-                explanation=alert.explanation,
-                ts=now,
-            )
+        self._hold(alert, suppression, now)
+        return True
+
+    def _hold(self, alert: Alert, suppression: Suppression, now: float) -> None:
+        """Record why ``alert`` is held, once per hold: again only when what holds it changes
+        (its silence ended, a window still covers it), so the record names the rule holding
+        it now and the earlier one reads "no longer held"."""
+        current = self.holding.get(alert.fingerprint)
+        if current is not None and (current.cause, current.rule) == (
+            suppression.cause,
+            suppression.rule,
+        ):
+            return
+        self.holding[alert.fingerprint] = suppression
+        self.suppressed.append(suppression)
+        self._emit(
+            "alert_suppressed",
+            fingerprint=alert.fingerprint,
+            kind=alert.kind.value,
+            service=alert.service,
+            route=alert.route,
+            reason=suppression.reason,
+            rule=suppression.rule,
+            cause=suppression.cause,
+            explanation=alert.explanation,
+            ts=now,
+        )
+
+    def still_holds(self, suppression: Suppression) -> bool:
+        """Is this record's hold still on? Not the same as "an alert with its fingerprint is
+        held now": the same alert held again later (it cleared and came back, or another rule
+        took over) is another hold, with its own record."""
+        return self.holding.get(suppression.fingerprint) is suppression
+
+    def _unhold(self, fingerprint: str) -> None:
+        self.holding.pop(fingerprint, None)
+        self.held.pop(fingerprint, None)
+
+    def _cleared_while_held(self, fingerprint: str, now: float) -> bool:
+        """If the alert that stopped firing was held back, say it never paged and let it go
+        (True); False if it was not held."""
+        held = self.held.get(fingerprint)
+        if held is None:
+            return False
+        self._emit_unheld("alert_suppressed_cleared", held, now)
+        self._unhold(fingerprint)
         return True
 
     def _suppression(
@@ -112,24 +143,26 @@ class NoiseGate(EngineState):
         return self.noise.muted_causes(alert, now, causes, held_by=held_by)
 
     def _last_suppression(self, fingerprint: str) -> Suppression | None:
-        """Why the alert was held back last, if it was."""
-        return next((s for s in reversed(self.suppressed) if s.fingerprint == fingerprint), None)
+        """Why the alert is held back now, if it is."""
+        return self.holding.get(fingerprint)
 
     def _release_held(self, now: float, service_firing: list[Alert]) -> None:
         """Held alerts whose reason is gone (silence over, inhibitor cleared) page now."""
         for fingerprint, alert in list(self.held.items()):
             live = self._live_alert(alert) if alert.source == "detector" else alert
             if live is None:
-                del self.held[fingerprint]
                 self._emit_unheld("alert_suppressed_cleared", alert, now)
+                self._unhold(fingerprint)
                 continue
-            if (
-                self._suppression(live, now, service_firing, self._last_suppression(fingerprint))
-                is None
-            ):
-                del self.held[fingerprint]
+            suppression = self._suppression(
+                live, now, service_firing, self._last_suppression(fingerprint)
+            )
+            if suppression is None:
                 self._emit_unheld("alert_suppressed_released", live, now)
+                self._unhold(fingerprint)
                 self._alert_fired(live, now)
+            else:
+                self._hold(live, suppression, now)
 
     def _emit_unheld(self, name: str, alert: Alert, now: float) -> None:
         """Tell listeners a held alert is no longer held, naming the rule that held it."""

@@ -111,6 +111,7 @@ class Engine(Responder, NoiseGate):
         self._announced: dict[str, int] = {}
         self.noise = NoiseControl.from_dict(store.get_meta("noise") or {})
         self.held: dict[str, Alert] = {}  # firing alerts that noise control holds back
+        self.holding: dict[str, Suppression] = {}  # ... and the record of each one's hold
         self.suppressed: deque[Suppression] = deque(maxlen=10_000)
         self._restore(now)
 
@@ -208,10 +209,8 @@ class Engine(Responder, NoiseGate):
                     self._persist()
                     return incident.id
             self._alert_fired(alert, now)
-        elif (held := self.held.pop(alert.fingerprint, None)) is None:
+        elif not self._cleared_while_held(alert.fingerprint, now):
             self._alert_resolved(alert, now)
-        else:
-            self._emit_unheld("alert_suppressed_cleared", held, now)
         self._apply_approved(now)
         self._publish(now)
         self._persist()
@@ -286,9 +285,7 @@ class Engine(Responder, NoiseGate):
             for alert in monitor.observe(point, service_point):
                 if alert.is_firing:
                     fired.append(alert)
-                elif (held := self.held.pop(alert.fingerprint, None)) is not None:
-                    self._emit_unheld("alert_suppressed_cleared", held, now)
-                else:
+                elif not self._cleared_while_held(alert.fingerprint, now):
                     self._alert_resolved(alert, now)
         # Route alerts first: a service-wide alert then joins the route's incident it explains.
         fired.sort(key=lambda a: (a.route == SERVICE_WIDE, a.started_at, a.fingerprint))

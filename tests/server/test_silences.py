@@ -332,3 +332,47 @@ async def test_a_rule_matching_no_series_seen_is_created_with_a_warning(
     made = await client.post("/api/v1/maintenance", json=other, headers=responder)
     assert made.status_code == 201, made.text
     assert "service 'shop' matches no series seen so far" in made.json()["warnings"][0]
+
+
+async def test_held_is_said_of_the_current_hold_only(
+    client: httpx.AsyncClient, ctx: ServerContext, clock: Clock, tokens: dict[Role, str]
+) -> None:
+    """Each record of an alert held back says whether *that* hold is still on, not whether
+    an alert with its fingerprint is held now: a burst that ended under the silence and came
+    back is two holds, the first over. And when the silence ends while a window still
+    covers the alert, a new record names the window; the silence's is no longer held."""
+    agent, viewer = tokens[Role.AGENT], bearer(tokens[Role.VIEWER])
+    responder = bearer(tokens[Role.RESPONDER])
+    await drive(client, ctx, clock, agent, 40)
+    await client.post("/api/v1/silences", json=SILENCE, headers=responder)
+    await drive(client, ctx, clock, agent, 8, error_ratio={"POST /pay": 0.5})
+    await drive(client, ctx, clock, agent, 40)  # the burst clears, never paged
+    await drive(client, ctx, clock, agent, 8, error_ratio={"POST /pay": 0.5})
+
+    def pay_bursts(listed: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+        return [
+            (s["rule"], s["held"])
+            for s in listed
+            if s["route"] == "POST /pay" and s["kind"] == "error_burst"
+        ]
+
+    listed = (await client.get("/api/v1/suppressed", headers=viewer)).json()
+    assert pay_bursts(listed) == [("S-0001", True), ("S-0001", False)]  # newest first
+
+    window = {"service": "api", "duration": "30m", "comment": "deploy"}
+    await client.post("/api/v1/maintenance", json=window, headers=responder)
+    await client.delete("/api/v1/silences/S-0001", headers=responder)
+    await drive(client, ctx, clock, agent, 2, error_ratio={"POST /pay": 0.5})
+    assert ctx.engine.incidents == {}
+    listed = (await client.get("/api/v1/suppressed", headers=viewer)).json()
+    assert pay_bursts(listed) == [("M-0001", True), ("S-0001", False), ("S-0001", False)]
+    (now_held,) = [s for s in listed if s["rule"] == "M-0001" and s["route"] == "POST /pay"]
+    assert now_held["reason"] == "maintenance window M-0001 (deploy)"
+
+    await client.delete("/api/v1/maintenance/M-0001", headers=responder)
+    await drive(client, ctx, clock, agent, 2, error_ratio={"POST /pay": 0.5})
+    assert ["POST /pay" in i.routes for i in ctx.engine.incidents.values()] == [True]
+    released = [e for e in actions_of(ctx, "engine.alert_suppressed_released")]
+    assert [e.after.get("rule") for e in released if "POST /pay" in str(e.after)] == ["M-0001"]
+    listed = (await client.get("/api/v1/suppressed", headers=viewer)).json()
+    assert not any(s["held"] for s in listed)

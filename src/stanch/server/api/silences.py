@@ -248,7 +248,7 @@ async def list_suppressed(
         for s in reversed(engine.suppressed)
         if (service is None or s.service == service) and (cause is None or s.cause == cause)
     )
-    return [suppression_out(s, s.fingerprint in engine.held) for s in islice(wanted, limit)]
+    return [suppression_out(s, engine.still_holds(s)) for s in islice(wanted, limit)]
 
 
 def _seconds(duration: str | float | None) -> float | None:

@@ -44,8 +44,11 @@ async def noise_control(view: View) -> Response:
         silences=silences,
         windows=windows,
         ended=list(islice(reversed(noise.ended), ENDED_SHOWN)),
-        suppressed=list(islice(reversed(ctx.engine.suppressed), SUPPRESSED_SHOWN)),
-        held=set(ctx.engine.held),
+        # Each record with whether its hold is still on (not "is the fingerprint held now").
+        suppressed=[
+            (s, ctx.engine.still_holds(s))
+            for s in islice(reversed(ctx.engine.suppressed), SUPPRESSED_SHOWN)
+        ],
         default_duration=DEFAULT_DURATION,
         max_comment=MAX_COMMENT,
         matchers_limit=MATCHERS_LIMIT,
