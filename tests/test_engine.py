@@ -215,3 +215,61 @@ def test_a_service_past_its_route_cap_is_logged_once_by_the_engine(
     warned = [r.getMessage() for r in caplog.records if "max_routes_per_service" in r.getMessage()]
     assert len(warned) == 1
     assert "'api'" in warned[0]
+
+
+def test_an_alert_that_returns_while_the_incident_is_open_is_on_the_timeline(
+    engine: Engine,
+) -> None:
+    """The burst on /ping clears, the incident verifies recovery, and /ping fails again
+    before it resolves: the timeline says it cleared and that it came back, and when."""
+    traffic = Traffic(engine)
+    traffic.run(150)
+    traffic.error_ratio["GET /ping"] = 0.6
+    traffic.run(10)
+    traffic.error_ratio["GET /ping"] = 0.0
+    traffic.run(25)  # cleared, healthy for less than the 60 s recovery needs
+    incident = _incident(engine, "GET /ping")
+    assert incident.is_open
+    cleared_at = max(e.ts for e in incident.timeline if e.kind == "alert_cleared")
+    traffic.error_ratio["GET /ping"] = 0.6
+    traffic.run(10)
+    assert incident.is_open
+    assert incident.reopens == 0
+    returned = [e for e in incident.timeline if e.kind == "alert_returned"]
+    assert "GET /ping" in [e.data["route"] for e in returned]
+    assert min(e.ts for e in returned) > cleared_at
+    assert all(e.text.startswith("back: ") for e in returned)
+    assert incident.healthy_since is None
+
+
+def test_a_reopened_incident_is_titled_after_what_reopened_it(engine: Engine) -> None:
+    """Opened by /pay's burst (the service-wide burst joined it), resolved, then reopened by
+    both routes failing together (the service-wide burst fires again; the routes' own
+    alerts are its echoes). /pay alone is not the story now: the title says the service is
+    failing, and the timeline keeps the old title and says which alert came back."""
+    traffic = Traffic(engine)
+    traffic.run(150)
+    traffic.error_ratio["POST /pay"] = 0.9
+    traffic.run(12)
+    incident = _incident(engine, "POST /pay")
+    assert incident.title == "Error burst on POST /pay"
+    assert "*" in {a.route for a in incident.alerts.values()}
+    traffic.error_ratio["POST /pay"] = 0.0
+    traffic.run(120)
+    assert incident.state is IncidentState.RESOLVED
+    traffic.error_ratio["POST /pay"] = traffic.error_ratio["GET /ping"] = 0.4
+    traffic.run(12)
+    assert incident.state is IncidentState.DETECTED
+    assert incident.reopens == 1
+    assert len(engine.incidents) == 1
+    assert incident.title == "Error burst on service api"
+    (retitled,) = [e for e in incident.timeline if e.kind == "title"]
+    assert retitled.data == {
+        "before": "Error burst on POST /pay",
+        "after": "Error burst on service api",
+    }
+    returned = [e for e in incident.timeline if e.kind == "alert_returned"]
+    assert [e.data["route"] for e in returned][:1] == ["*"]
+    stored = engine.store.get_incident(incident.id)
+    assert stored is not None
+    assert stored.title == "Error burst on service api"

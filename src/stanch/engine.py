@@ -26,7 +26,7 @@ from stanch.core.detection import SeriesMonitor
 from stanch.core.detection_config import DetectionConfig, route_config
 from stanch.core.errors import NotFound
 from stanch.core.events import ChangeEvent, RequestEvent
-from stanch.core.incidents import Incident, IncidentState
+from stanch.core.incidents import Incident, alert_title
 from stanch.core.noise import NoiseControl, Suppression
 from stanch.core.planning import plan_actions
 from stanch.core.policy import Policy
@@ -59,15 +59,6 @@ class EngineConfig:
     detection_routes: Mapping[str, DetectionConfig] = field(default_factory=dict, hash=False)
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
-
-
-_KIND_TITLES = {
-    "traffic_spike": "Traffic spike",
-    "traffic_drop": "Traffic drop",
-    "error_burst": "Error burst",
-    "latency_spike": "Latency spike",
-    "slo_burn": "SLO budget burn",
-}
 
 
 class Engine(Responder, NoiseGate):
@@ -322,9 +313,8 @@ class Engine(Responder, NoiseGate):
         if incident is None:
             incident = self._open_incident(alert, now)
         elif placement.reopen:
-            incident.transition(IncidentState.DETECTED, now, why=f"recurred: {alert.explanation}")
-            incident.add_alert(alert, now)
-            self._emit("incident_reopened", incident=incident.id)
+            incident.reopen(alert, now)
+            self._emit("incident_reopened", incident=incident.id, title=incident.title)
         else:
             before = incident.severity
             incident.add_alert(alert, now)
@@ -339,11 +329,10 @@ class Engine(Responder, NoiseGate):
 
     def _open_incident(self, alert: Alert, now: float) -> Incident:
         number = self.store.next_id("incident")
-        where = alert.route if alert.route != SERVICE_WIDE else f"service {alert.service}"
         incident = Incident(
             id=f"INC-{number:04d}",
             service=alert.service,
-            title=f"{_KIND_TITLES.get(alert.kind.value, alert.kind.value)} on {where}",
+            title=alert_title(alert),
             severity=alert.severity,
             opened_at=now,
             onset=alert.started_at,

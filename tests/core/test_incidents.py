@@ -25,6 +25,7 @@ from stanch.core.incidents import (
     Impact,
     Incident,
     IncidentState,
+    alert_title,
 )
 from stanch.core.severity import Severity
 
@@ -276,3 +277,44 @@ def test_illegal_transition_names_both_states() -> None:
         incident.transition(S.CLOSED, 150.0)
     assert incident.entered == before
     assert incident.timeline == []
+
+
+def test_an_alert_that_fires_again_is_noted_as_returned() -> None:
+    """Cleared then firing again is on the timeline ("back: ..."); updates of an alert still
+    firing, and its clearing (the engine notes that), add nothing here."""
+    alert = make_alert(route="GET /x")
+    incident = make_incident(alerts=(alert,))
+    incident.add_alert(alert, 105.0)  # an update: nothing new
+    incident.add_alert(alert.resolve(110.0), 110.0)
+    assert [e.kind for e in incident.timeline] == ["severity", "alert"]
+    incident.add_alert(alert, 120.0)
+    returned = incident.timeline[-1]
+    assert (returned.ts, returned.kind) == (120.0, "alert_returned")
+    assert returned.text == f"back: {alert.explanation}"
+    assert returned.data["fingerprint"] == alert.fingerprint
+
+
+def test_reopen_is_titled_after_what_reopened_it() -> None:
+    """Reopened by another of its alerts: the title follows it, the old one on the timeline;
+    reopened by the alert it is named after: the title stays and no title entry is made."""
+    route = make_alert(route="GET /x")
+    service = make_alert(route="*")
+    incident = make_incident(alerts=(route, service), title=alert_title(route))
+    assert incident.title == "Error burst on GET /x"
+    for alert in (route, service):
+        incident.add_alert(alert.resolve(190.0), 190.0)
+    incident.transition(S.RESOLVED, 200.0)
+    incident.reopen(service, 300.0)
+    assert incident.state is S.DETECTED
+    assert incident.title == "Error burst on service shop"
+    assert [e.kind for e in incident.timeline[-3:]] == ["state", "title", "alert_returned"]
+    assert incident.timeline[-2].data == {
+        "before": "Error burst on GET /x",
+        "after": "Error burst on service shop",
+    }
+    incident.add_alert(service.resolve(390.0), 390.0)
+    incident.transition(S.RESOLVED, 400.0)
+    incident.reopen(service, 500.0)
+    assert incident.reopens == 2
+    assert incident.title == "Error burst on service shop"
+    assert [e.kind for e in incident.timeline].count("title") == 1

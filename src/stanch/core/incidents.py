@@ -40,6 +40,20 @@ OPEN_INCIDENT_STATES = frozenset({_S.DETECTED, _S.ACKNOWLEDGED, _S.ISOLATED, _S.
 
 MAX_TRACKED_CLIENTS = 10_000
 
+KIND_TITLES = {
+    "traffic_spike": "Traffic spike",
+    "traffic_drop": "Traffic drop",
+    "error_burst": "Error burst",
+    "latency_spike": "Latency spike",
+    "slo_burn": "SLO budget burn",
+}
+
+
+def alert_title(alert: Alert) -> str:
+    """What an incident about ``alert`` is called: the trouble and where it is."""
+    where = alert.route if alert.route != "*" else f"service {alert.service}"
+    return f"{KIND_TITLES.get(alert.kind.value, alert.kind.value)} on {where}"
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
@@ -154,8 +168,35 @@ class Incident:
             self.entered.setdefault(IncidentState.ACKNOWLEDGED.value, now)
             self.note(now, "acknowledged", f"acknowledged by {actor}", actor)
 
+    def reopen(self, alert: Alert, now: float) -> None:
+        """A resolved incident whose ``alert`` fires again: detected again, the alert's
+        return on the timeline.
+
+        The title follows what reopened it: an incident titled "Error burst on POST /pay"
+        that comes back as a latency spike on GET /ping is paged, listed and notified as the
+        latency spike, which is what the responder now has to look at. The old title stays
+        on the timeline (a ``title`` entry, before and after), so the history still reads
+        as one story."""
+        self.transition(IncidentState.DETECTED, now, why=f"recurred: {alert_title(alert)}")
+        title = alert_title(alert)
+        if title != self.title:
+            self.note(
+                now,
+                "title",
+                f"retitled after what reopened it: {self.title} → {title}",
+                before=self.title,
+                after=title,
+            )
+            self.title = title
+        self.add_alert(alert, now)
+
     def add_alert(self, alert: Alert, now: float) -> None:
-        is_new = alert.fingerprint not in self.alerts
+        """Take ``alert`` in: a new one, or one that fired again after clearing, is on the
+        timeline (an ``alert`` or ``alert_returned`` entry with its explanation); an update
+        of one still firing is not."""
+        known = self.alerts.get(alert.fingerprint)
+        is_new = known is None
+        returned = known is not None and not known.is_firing and alert.is_firing
         self.alerts[alert.fingerprint] = alert
         if alert.route != "*":
             self.routes.add(alert.route)
@@ -171,13 +212,14 @@ class Incident:
                 before=before.value,
                 after=alert.severity.value,
             )
-        if is_new:
+        if is_new or returned:
             self.note(
                 now,
-                "alert",
-                alert.explanation,
+                "alert" if is_new else "alert_returned",
+                alert.explanation if is_new else f"back: {alert.explanation}",
                 fingerprint=alert.fingerprint,
                 alert_kind=alert.kind.value,
+                route=alert.route,
             )
 
     def time_to(self, state: IncidentState) -> float | None:
