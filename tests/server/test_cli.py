@@ -207,7 +207,53 @@ def test_serve_runs_the_engine_on_the_detector_settings_given(
         ctx.close()
     assert len(entries) == 1
     assert entries[0].target == str(detection)
-    assert entries[0].after == {"interval_s": 10.0, "routes": ["GET /search"]}
+    after = entries[0].after
+    assert (after["interval_s"], after["routes"]) == (10.0, ["GET /search"])
+    assert after["settings"] == {
+        "defaults": {"interval_s": 10.0, "spike_threshold": 7.5},
+        "routes.GET /search": {"fire_after": 5},
+    }
+    assert {(c["scope"], c["setting"], c["old"], c["new"]) for c in after["changed"]} == {
+        ("defaults", "interval_s", 1.0, 10.0),
+        ("defaults", "spike_threshold", 6.0, 7.5),
+        ("routes.GET /search", "fire_after", None, 5),
+    }
+    assert "defaults.spike_threshold 6 → 7.5" in entries[0].why
+
+
+def test_changed_detector_settings_are_audited_old_to_new(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving on an edited detection file records each setting that moved, old → new, and
+    the settings before and after: the audit trail alone says what was loosened."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(app=app))
+    detection = tmp_path / "detection.yaml"
+    texts = [
+        "detection:\n  defaults:\n    spike_threshold: 7.5\n"
+        "  routes:\n    'GET /search':\n      fire_after: 5\n",
+        "detection:\n  defaults:\n    spike_threshold: 9\n    drop_threshold: 5\n"
+        "  routes:\n    'POST /pay':\n      error_min_ratio: 0.1\n",
+    ]
+    for content in texts:
+        detection.write_text(content)
+        result = runner.invoke(app, ["serve", "--db", db_url, "--detection", str(detection)])
+        assert result.exit_code == 0, result.output
+        ctx = seen["app"].state.stanch
+        entries = [e for e in ctx.store.audit_entries() if e.action == "detection.replace"]
+        ctx.close()
+    assert len(entries) == 2
+    latest = entries[-1]
+    assert latest.before["settings"]["defaults"] == {"spike_threshold": 7.5}
+    assert latest.after["settings"]["defaults"] == {"spike_threshold": 9.0, "drop_threshold": 5.0}
+    assert [(c["scope"], c["setting"], c["old"], c["new"]) for c in latest.after["changed"]] == [
+        ("defaults", "spike_threshold", 7.5, 9.0),
+        ("defaults", "drop_threshold", 4.0, 5.0),
+        ("routes.GET /search", "fire_after", 5, None),
+        ("routes.POST /pay", "error_min_ratio", None, 0.1),
+    ]
+    assert "defaults.spike_threshold 7.5 → 9" in latest.why
+    assert "routes.GET /search.fire_after 5 → (unset)" in latest.why
 
 
 def test_serve_reports_bad_detector_settings_with_file_and_line(

@@ -30,6 +30,7 @@ from stanch.core.runbook import Runbook, load_runbook, load_runbook_text
 from stanch.engine import Engine, EngineConfig
 from stanch.metrics import build_registry
 from stanch.notify import Notifier
+from stanch.server import detection_audit
 from stanch.server.agents import AgentCollector, AgentRegistry
 from stanch.server.audit import AuditTrail
 from stanch.server.auth import TokenChecker
@@ -261,11 +262,15 @@ class ServerContext:
 
     def record_detection(self, text: str, source: str) -> None:
         """Audit the detector settings in force when they differ from the last ones recorded,
-        so "who loosened the thresholds, and when" has an answer."""
+        so "who loosened the thresholds, when, and from what to what" has an answer: the
+        entry carries the values set and each change (see ``server.detection_audit``)."""
         stored = self.store.get_meta(DETECTION_META) or {}
         if stored.get("text") == text:
             return
         config = self.engine.config
+        settings = detection_audit.settings_of(config.detection, dict(config.detection_routes))
+        previous = detection_audit.stored_settings(stored.get("text")) if stored else None
+        changed = detection_audit.changes(previous, settings)
         self.store.set_meta(
             DETECTION_META, {"text": text, "source": source, "updated_at": self.clock()}
         )
@@ -273,9 +278,14 @@ class ServerContext:
             SERVE_ACTOR,
             "detection.replace",
             source,
-            before={"source": stored.get("source")} if stored else None,
-            after={"interval_s": config.interval_s, "routes": sorted(config.detection_routes)},
-            why="detector settings loaded at startup",
+            before={"source": stored.get("source"), "settings": previous} if stored else None,
+            after={
+                "interval_s": config.interval_s,
+                "routes": sorted(config.detection_routes),
+                "settings": settings,
+                "changed": changed,
+            },
+            why="detector settings loaded at startup: " + detection_audit.summary(changed),
         )
 
     def save_runbook(
