@@ -22,7 +22,7 @@ import itertools
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -31,12 +31,21 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from stanch.core.durations import parse_duration
 from stanch.core.errors import RunbookError, StanchError
 from stanch.core.runbook import Runbook, load_runbook
+from stanch.core.windows import Point
 from stanch.evaluation.backtest import (
     DEFAULT_SLACK_S,
     backtest_file,
@@ -116,6 +125,14 @@ MaxSkewOption = typer.Option(
     "--max-skew",
     min=0.0,
     help="Seconds a row may come after a newer one and still count in its own window.",
+)
+
+
+QuietOption = typer.Option(
+    False,
+    "--quiet",
+    "-q",
+    help="No progress bar (none is drawn either when stderr is not a terminal).",
 )
 
 
@@ -243,35 +260,50 @@ def _replay(
     runbook: Runbook | None = None,
     slack: float,
     max_skew: float,
+    quiet: bool = False,
 ) -> list[BacktestResult]:
-    """Replay ``history`` (exit 2 with a message when it holds nothing to replay)."""
+    """Replay ``history`` (exit 2 with a message when it holds nothing to replay), with a
+    progress bar on stderr unless ``quiet`` (see :func:`_progress`)."""
+    what = f"replaying {len(candidates)} candidate(s)"
     if history.path is not None:
         path = history.path
-        return _guard(
-            lambda: backtest_file(
-                path,
-                candidates,
-                labels,
-                fmt=fmt.value if fmt else None,
-                runbook=runbook,
-                slack_s=slack,
-                max_skew_s=max_skew,
-            )
-        )
+
+        def from_file() -> list[BacktestResult]:
+            with _progress(what, path.stat().st_size, quiet) as progress:
+                return backtest_file(
+                    path,
+                    candidates,
+                    labels,
+                    fmt=fmt.value if fmt else None,
+                    runbook=runbook,
+                    slack_s=slack,
+                    max_skew_s=max_skew,
+                    progress=progress,
+                )
+
+        return _guard(from_file)
     assert history.db is not None
     url = history.db
 
     def from_store() -> list[BacktestResult]:
         with Store.open(url) as store:
+            span = store.points_span()
             points = store.read_points(since=history.since, until=history.until)
+            first = history.since if history.since is not None else span[0] if span else 0.0
+            last = history.until if history.until is not None else span[1] if span else first
             try:
-                results = backtest_points(
-                    points, candidates, labels, runbook=runbook, slack_s=slack, max_skew_s=max_skew
-                )
+                with _progress(what, last - first, quiet) as progress:
+                    results = backtest_points(
+                        _reporting(points, first, progress),
+                        candidates,
+                        labels,
+                        runbook=runbook,
+                        slack_s=slack,
+                        max_skew_s=max_skew,
+                    )
             finally:
                 points.close()
             if results[0].points == 0:
-                span = store.points_span()
                 held = f"it holds {_utc(span[0])} to {_utc(span[1])}" if span else "it holds none"
                 asked = " ".join(
                     f"{name} {_utc(value)}"
@@ -282,6 +314,38 @@ def _replay(
             return results
 
     return _guard(from_store)
+
+
+@contextlib.contextmanager
+def _progress(what: str, total: float, quiet: bool) -> Iterator[Callable[[float], None]]:
+    """A transient progress bar on stderr, told how much of ``total`` is done (bytes of a
+    file, seconds of the store's points). A replay of days takes a while, and silence reads
+    like a hang; but a bar is only drawn for a person: not with ``quiet``, nor when stderr is
+    not a terminal (a pipe, a log, CI)."""
+    if quiet or not err.is_terminal or total <= 0:
+        yield lambda done: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=min(done, total))
+
+
+def _reporting(
+    points: Iterable[Point], first: float, progress: Callable[[float], None]
+) -> Iterator[Point]:
+    """``points``, telling ``progress`` how far past ``first`` they are, every few thousand."""
+    for n, point in enumerate(points, 1):
+        if n % 8192 == 0:
+            progress(point.t - first)
+        yield point
 
 
 def _utc(ts: float) -> str:
@@ -406,6 +470,7 @@ def backtest_command(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     max_skew: float = MaxSkewOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Score detector settings on recorded history (a file, or the store's points with --db):
     precision, recall, false alarms per day and time to detect, per candidate."""
@@ -426,6 +491,7 @@ def backtest_command(
         runbook=book,
         slack=slack,
         max_skew=max_skew,
+        quiet=quiet,
     )
     wall = time.perf_counter() - started
     console.print(results_table(results))
@@ -470,6 +536,7 @@ def tune_command(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     max_skew: float = MaxSkewOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Propose thresholds per route and signal that keep false alarms within the budget, and
     print them as a diff that applies to --config (``patch`` or ``git apply``).
@@ -484,7 +551,13 @@ def tune_command(
     except (ValueError, StanchError) as exc:
         _fail(f"--fire-after {fire_after}: {exc}" if isinstance(exc, ValueError) else str(exc))
     results = _replay(
-        source, sweep.candidates, inputs.labels, fmt=fmt, slack=slack, max_skew=max_skew
+        source,
+        sweep.candidates,
+        inputs.labels,
+        fmt=fmt,
+        slack=slack,
+        max_skew=max_skew,
+        quiet=quiet,
     )
     proposal = propose(sweep, results, budget=budget)
     wall = time.perf_counter() - started

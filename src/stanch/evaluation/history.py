@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -145,22 +145,33 @@ def format_utc(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
 # --------------------------------------------------------------------------- readers
 
 
-def read_events(path: str | Path) -> Iterator[RequestEvent]:
-    """Request events from a JSONL file, in file order."""
-    for lineno, row in _jsonl_rows(path):
+#: A progress callback: bytes of the file read so far.
+Progress = Callable[[int], None]
+#: Rows between two progress reports: often enough for a bar, rare enough to cost nothing.
+_PROGRESS_ROWS: Final = 16384
+
+
+def read_events(path: str | Path, *, progress: Progress | None = None) -> Iterator[RequestEvent]:
+    """Request events from a JSONL file, in file order; ``progress`` is told the bytes read
+    every few thousand rows."""
+    for lineno, row in _jsonl_rows(path, progress):
         try:
             yield _event(row)
         except _RowError as exc:
             raise ValidationError(f"{path}:{lineno}: {exc.field}: {exc.message}") from None
 
 
-def read_points(path: str | Path, *, interval: float = 1.0) -> Iterator[Point]:
+def read_points(
+    path: str | Path, *, interval: float = 1.0, progress: Progress | None = None
+) -> Iterator[Point]:
     """Metric points from a CSV (``.csv``) or JSONL file, in file order.
 
-    ``interval`` is the window length of rows that carry no ``interval`` of their own.
+    ``interval`` is the window length of rows that carry no ``interval`` of their own;
+    ``progress`` is told the bytes read every few thousand rows.
     """
     keys: dict[tuple[str, str], SeriesKey] = {}
-    rows = _csv_rows(path) if str(path).lower().endswith(".csv") else _jsonl_rows(path)
+    csv_file = str(path).lower().endswith(".csv")
+    rows = _csv_rows(path, progress) if csv_file else _jsonl_rows(path, progress)
     for lineno, row in rows:
         try:
             yield _point(row, interval, keys)
@@ -186,7 +197,9 @@ def open_input(path: str | Path) -> IO[bytes]:
         raise ValidationError(f"{path}:1: (file): cannot read: {exc.strerror or exc}") from None
 
 
-def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(
+    path: str | Path, progress: Progress | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     decode = _DECODER.decode  # json.loads minus its per-call set-up: a third of a row's cost
     with open_input(path) as fh:
         lineno = 0
@@ -196,8 +209,12 @@ def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except OSError as exc:
                 raise ValidationError(f"{path}:{lineno + 1}: (file): {exc}") from None
             if not raw:
+                if progress is not None:
+                    progress(fh.tell())
                 return
             lineno += 1
+            if progress is not None and lineno % _PROGRESS_ROWS == 0:
+                progress(fh.tell())
             if len(raw) > MAX_LINE_BYTES:
                 raise ValidationError(
                     f"{path}:{lineno}: (line): longer than {MAX_LINE_BYTES} bytes"
@@ -215,7 +232,9 @@ def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-def _csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(
+    path: str | Path, progress: Progress | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     with open_input(path) as fh:
         try:
             text = (line.decode("utf-8") for line in fh)
@@ -237,7 +256,11 @@ def _csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                         f"{path}:{reader.line_num}: (row): {len(cells)} cells, "
                         f"the header has {len(header)}"
                     )
+                if progress is not None and reader.line_num % _PROGRESS_ROWS == 0:
+                    progress(fh.tell())
                 yield reader.line_num, dict(zip(header, cells, strict=True))
+            if progress is not None:
+                progress(fh.tell())
         except UnicodeDecodeError:
             raise ValidationError(f"{path}:{_csv_line(reader)}: (file): not valid UTF-8") from None
         except csv.Error as exc:
