@@ -1,8 +1,9 @@
 """The state every part of the engine shares, and the small helpers they all use.
 
 :class:`~stanch.engine.Engine` is composed of this base, the responder
-(``stanch._responder``) and the noise gate (``stanch._noise_gate``); the attributes are set
-in ``Engine.__init__``.
+(``stanch._responder``), the noise gate (``stanch._noise_gate``) and the change tracker
+(``stanch._changes``: configuration versions, deploys and the suspects they make); the
+attributes are set in ``Engine.__init__``.
 """
 
 from __future__ import annotations

@@ -12,25 +12,23 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from stanch._changes import ChangeTracker
 from stanch._engine_state import Listener, log
 from stanch._noise_gate import NoiseGate
 from stanch._responder import Responder
 from stanch.buffer import EventBuffer, PolicyHolder
 from stanch.core.actions import Action, ActionState
 from stanch.core.alerts import Alert
-from stanch.core.config import ConfigStore, ConfigVersion
+from stanch.core.config import ConfigStore
 from stanch.core.correlation import CorrelationConfig, place
 from stanch.core.detection import SeriesMonitor
 from stanch.core.detection_config import DetectionConfig, route_config
-from stanch.core.errors import NotFound
 from stanch.core.events import ChangeEvent, RequestEvent
 from stanch.core.incidents import Incident, alert_title
 from stanch.core.noise import NoiseControl, Suppression
 from stanch.core.planning import plan_actions
 from stanch.core.policy import Policy
-from stanch.core.rca import rank_suspects
 from stanch.core.recovery import RecoveryConfig
 from stanch.core.runbook import Runbook
 from stanch.core.series import (
@@ -61,7 +59,7 @@ class EngineConfig:
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
 
-class Engine(Responder, NoiseGate):
+class Engine(Responder, NoiseGate, ChangeTracker):
     """Runs the incident loop for any number of services against one store."""
 
     def __init__(
@@ -114,66 +112,6 @@ class Engine(Responder, NoiseGate):
         if buffer is None:
             buffer = self.buffers[service] = EventBuffer(service, version=version)
         return buffer, self._holder(service)
-
-    def add_config_store(self, config: ConfigStore) -> ConfigStore:
-        """Manage ``config``'s versions: persisted history wins over the given defaults."""
-        history = self.store.config_history(config.service)
-        if history:
-            config = ConfigStore(config.service, list(config.specs.values()), history=history)
-        else:
-            for version in config.history:
-                self.store.add_config_version(config.service, version)
-        self.config_stores[config.service] = config
-        return config
-
-    def change_config(
-        self, service: str, now: float, changes: dict[str, Any], *, author: str, reason: str = ""
-    ) -> ChangeEvent:
-        """Apply a configuration change (validated, versioned, recorded as a change event)."""
-        version, change = self._config_store(service).set(
-            now, changes, author=author, reason=reason
-        )
-        return self._config_changed(service, version, change, now)
-
-    def rollback_config(
-        self, service: str, now: float, to_version: int, *, author: str, reason: str = ""
-    ) -> ChangeEvent:
-        """Make an earlier configuration version current again (as a new version)."""
-        version, change = self._config_store(service).rollback(
-            now, to_version, author=author, reason=reason
-        )
-        return self._config_changed(service, version, change, now)
-
-    def _config_store(self, service: str) -> ConfigStore:
-        store = self.config_stores.get(service)
-        if store is None:
-            raise NotFound(f"no configuration store for service {service!r}")
-        return store
-
-    def _config_changed(
-        self, service: str, version: ConfigVersion, change: ChangeEvent, now: float
-    ) -> ChangeEvent:
-        """Persist a new configuration version, rank it as a change, tell the listeners."""
-        self.store.add_config_version(service, version)
-        self.record_change(change)
-        self._emit(
-            "config_changed",
-            service=service,
-            version=version.version,
-            actor=version.author,
-            changed={k: list(v) for k, v in version.changed.items()},
-            reason=version.reason,
-            ts=now,
-        )
-        return change
-
-    def record_change(self, change: ChangeEvent) -> None:
-        """A deploy or config change: kept for root-cause ranking of later incidents."""
-        self.changes[change.id] = change
-        self.store.add_change(change)
-        for incident in self.incidents.values():
-            if incident.is_open and incident.service == change.service:
-                self._rank(incident, change.ts)
 
     def ingest_alert(self, alert: Alert, now: float) -> str | None:
         """An alert from outside (Alertmanager, PagerDuty, a user report): correlated, planned
@@ -357,38 +295,6 @@ class Engine(Responder, NoiseGate):
                     incident.healthy_since = now
                     incident.note(now, "healthy", "all signals back to normal; verifying recovery")
                 self._dirty_incidents.add(incident.id)
-
-    def _rank(self, incident: Incident, now: float) -> None:
-        changes = [c for c in self.changes.values() if c.service == incident.service]
-        suspects = rank_suspects(
-            changes,
-            list(incident.alerts.values()),
-            onset=incident.onset,
-            service=incident.service,
-            routes=set(incident.routes),
-        )
-        as_dicts = [
-            {
-                "kind": s.kind,
-                "ref": s.ref,
-                "score": s.score,
-                "confidence": s.confidence,
-                "summary": s.summary,
-                "evidence": list(s.evidence),
-            }
-            for s in suspects[:10]
-        ]
-        top_before = incident.suspects[0]["ref"] if incident.suspects else None
-        incident.suspects = as_dicts
-        if suspects and suspects[0].ref != top_before:
-            top = suspects[0]
-            incident.note(
-                now,
-                "suspect",
-                f"top suspect: {top.summary} "
-                f"(confidence {top.confidence:.0%}; {'; '.join(top.evidence)})",
-            )
-        self._dirty_incidents.add(incident.id)
 
     def _plan(self, alert: Alert, incident: Incident, now: float) -> None:
         planned, skipped = plan_actions(
