@@ -372,7 +372,7 @@ async def test_held_is_said_of_the_current_hold_only(
     await client.delete("/api/v1/maintenance/M-0001", headers=responder)
     await drive(client, ctx, clock, agent, 2, error_ratio={"POST /pay": 0.5})
     assert ["POST /pay" in i.routes for i in ctx.engine.incidents.values()] == [True]
-    released = [e for e in actions_of(ctx, "engine.alert_suppressed_released")]
+    released = actions_of(ctx, "engine.alert_suppressed_released")
     assert [e.after.get("rule") for e in released if "POST /pay" in str(e.after)] == ["M-0001"]
     listed = (await client.get("/api/v1/suppressed", headers=viewer)).json()
     assert not any(s["held"] for s in listed)
