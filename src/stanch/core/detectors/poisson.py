@@ -8,6 +8,24 @@ that many. Surprise is ``-log10(p)``, so the default threshold 7 means "one in t
 An effect-size floor (``min_ratio``, ``min_errors``) keeps statistically real but harmless
 blips (3 errors where 0.3 were expected, on a 0.1% baseline) from paging.
 
+**A burst in progress is over only when the evidence says so.** On a route serving 20 req/s a
+sustained 5% error ratio puts about 5 errors in a 5-point window, right at the threshold: the
+window dips under it every few seconds, and a gate that clears on ten such dips resolved and
+re-fired the alert four or five times in fifteen minutes of steady failure. Once a window has
+crossed the threshold the detector holds its score at ``HOLD_SCORE`` (between the gates' ``off``
+0.4 and ``on`` 0.5: it fires nothing, and nothing counts as recovered) while
+
+* the errors over the last ``hold`` points (30 by default, six windows) are still surprising
+  (``-log10`` tail above ``recover``, "one in a thousand", at half the ratio floor), and
+* the run of error-free requests since the last error is too short to tell the burst is over:
+  at the burst's own ratio ``p``, ``n`` clean requests happen with chance ``exp(-n p)``, and
+  the burst is over once that is under ``10^-threshold``: calling it over takes the same odds
+  as calling it.
+
+So a busy route resolves a few seconds after its errors stop (the clean run speaks fast) and a
+quiet one once its last errors leave the longer window. Nothing is learned while the hold
+lasts: fifteen minutes of failure would otherwise move the baseline.
+
 >>> d = ErrorBurstDetector(window=5, warmup=10)
 >>> for t in range(100):
 ...     _ = d.update(float(t), 0.0, 20.0)
@@ -19,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import islice
 from typing import ClassVar
 
 from stanch.core.detectors.base import NO_DATA, Score, squash
@@ -51,21 +70,36 @@ def poisson_sf_log10(k: int, lam: float) -> float:
     return math.log10(upper)
 
 
+HOLD_SCORE = 0.45  # between the hysteresis gates' off (0.4) and on (0.5): neither fires nor clears
+
+
 class ErrorBurstDetector:
     """Poisson tail test on errors over a short window against a slowly learned error rate."""
 
-    STATE: ClassVar[tuple[str, ...]] = ("_errors", "_served", "_ew_errors", "_ew_served", "_count")
+    STATE: ClassVar[tuple[str, ...]] = (
+        "_errors",
+        "_served",
+        "_ew_errors",
+        "_ew_served",
+        "_count",
+        "_bursting",
+        "_clean_served",
+    )
     __slots__ = (
+        "_bursting",
+        "_clean_served",
         "_count",
         "_errors",
         "_ew_errors",
         "_ew_served",
         "_served",
         "alpha",
+        "hold",
         "min_errors",
         "min_ratio",
         "name",
         "p_floor",
+        "recover",
         "threshold",
         "warmup",
         "window",
@@ -81,10 +115,15 @@ class ErrorBurstDetector:
         p_floor: float = 0.002,
         min_ratio: float = 0.03,
         min_errors: int = 3,
+        hold: int | None = None,
+        recover: float = 3.0,
         name: str = "error_burst",
     ) -> None:
         if window < 1 or half_life <= 0 or warmup < 1 or threshold <= 0:
             raise ValueError("window, half_life, warmup and threshold must be positive")
+        hold = 6 * window if hold is None else hold
+        if hold < window or not 0.0 < recover < threshold:
+            raise ValueError("need hold >= window and 0 < recover < threshold")
         if not 0.0 < p_floor < 1.0:
             raise ValueError("p_floor must be in (0, 1): a route never seen failing can still fail")
         self.window = window
@@ -94,12 +133,17 @@ class ErrorBurstDetector:
         self.p_floor = p_floor
         self.min_ratio = min_ratio
         self.min_errors = min_errors
+        self.hold = hold
+        self.recover = recover
         self.name = name
-        self._errors: deque[float] = deque(maxlen=window)
-        self._served: deque[float] = deque(maxlen=window)
+        # The last ``hold`` points; the test window is the newest ``window`` of them.
+        self._errors: deque[float] = deque(maxlen=hold)
+        self._served: deque[float] = deque(maxlen=hold)
         self._ew_errors = 0.0
         self._ew_served = 0.0
         self._count = 0
+        self._bursting = False  # a window crossed the threshold and the burst is not over
+        self._clean_served = 0.0  # requests served since the last error
 
     @property
     def baseline(self) -> float:
@@ -116,30 +160,53 @@ class ErrorBurstDetector:
             return NO_DATA
         self._errors.append(value)
         self._served.append(weight)
-        errors = sum(self._errors)
-        served = sum(self._served)
+        self._clean_served = 0.0 if value > 0 else self._clean_served + weight
+        errors = sum(islice(reversed(self._errors), self.window))
+        served = sum(islice(reversed(self._served), self.window))
         p = max(self.baseline, self.p_floor)
         expected = served * p
         ratio = errors / served
         warming = self._count < self.warmup
-        surprise = 0.0
-        if not warming and errors >= self.min_errors and ratio >= self.min_ratio:
-            surprise = -poisson_sf_log10(round(errors), expected)
+        surprise = self._surprise(errors, served, p) if not warming else 0.0
+        value_now = squash(surprise, self.threshold)
+        if surprise >= self.threshold:
+            self._bursting = True
+        elif self._bursting:
+            self._bursting = self._still_bursting(p)
+            if self._bursting:
+                value_now = max(value_now, HOLD_SCORE)
         self._learn(value, weight, surprise)
         deviation = (errors - expected) / math.sqrt(max(expected, 1e-9))
         return Score(
-            squash(surprise, self.threshold),
+            value_now,
             observed=ratio,
             expected=p,
             deviation=deviation,
             warming=warming,
         )
 
+    def _surprise(self, errors: float, served: float, p: float, floor: float = 1.0) -> float:
+        """``-log10`` of the chance of that many errors among ``served`` at ratio ``p``; 0
+        under the effect-size floors (too few errors, or too small a ratio, to page on),
+        scaled by ``floor``."""
+        if errors < self.min_errors or errors / served < self.min_ratio * floor:
+            return 0.0
+        return -poisson_sf_log10(round(errors), served * p)
+
+    def _still_bursting(self, p: float) -> bool:
+        """Is the burst that crossed the threshold still going on (see the module docstring)?"""
+        errors, served = sum(self._errors), sum(self._served)
+        if self._surprise(errors, served, p, floor=0.5) < self.recover:
+            return False  # the longer window no longer shows it (at half the ratio floor:
+            # a 5% burst whose window dips to 2.9% has not ended)
+        burst_ratio = errors / served
+        return self._clean_served * burst_ratio < self.threshold * math.log(10.0)
+
     def _learn(self, errors: float, served: float, surprise: float) -> None:
         # A ratio of two decayed sums weights each second by its traffic, so a quiet second
         # with one failure moves the baseline less than a busy one.
         self._count += 1
-        if self._count > self.warmup and surprise >= self.threshold:
+        if self._count > self.warmup and (surprise >= self.threshold or self._bursting):
             return  # an incident in progress is not the new normal
         keep = 1.0 - self.alpha
         self._ew_errors = self._ew_errors * keep + errors
@@ -163,6 +230,12 @@ class ErrorBurstDetector:
             return (
                 f"{seen}: no burst (one needs at least {self.min_errors} errors in the window, "
                 f"more than chance explains at this traffic)"
+            )
+        if score.value == HOLD_SCORE:
+            return (
+                f"{seen}: the burst is not over yet: the errors of the last {self.hold} points "
+                "are still far more than chance explains, and too few requests have succeeded "
+                "since the last error to call it recovered"
             )
         # squash() is invertible: the surprise is -log10 of the burst's chance.
         value = min(score.value, 1.0 - 1e-12)
