@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from stanch.core.alerts import AlertKind
 from stanch.core.detectors import Score
+from stanch.core.detectors.robust import z_text
 from stanch.core.series import SeriesKey
 from stanch.core.windows import Point
 
@@ -35,7 +36,7 @@ def explain(
     if kind is AlertKind.TRAFFIC_SPIKE or kind is AlertKind.TRAFFIC_DROP:
         text = (
             f"request rate {score.observed:.1f}/s vs baseline {score.expected:.1f}/s "
-            f"(z={score.deviation:+.1f}), {where}"
+            f"({z_text(score.deviation)}), {where}"
         )
         if clients:
             shares = ", ".join(

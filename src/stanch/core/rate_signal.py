@@ -54,6 +54,10 @@ class RateSignal:
     __slots__ = ("detector", "last_raw", "run", "spread", "usual_run")
 
     def __init__(self, detector: EnsembleDetector | RobustBaseline) -> None:
+        if isinstance(detector, EnsembleDetector):
+            # Requests are counts: a weekend at a quarter of the weekdays' traffic is a ratio,
+            # and the day's shape shrinks with it (generic series keep additive weekdays).
+            detector.weekly_ratio = True
         self.detector = detector
         self.run = DeficitRun()  # requests missing over the current run under expectation
         self.usual_run = DeficitRun(hold=False)  # the same, under the daily profile

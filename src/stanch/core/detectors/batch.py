@@ -8,9 +8,13 @@ series: under 2 KB per series (the sequence-novelty bitsets are packed into byte
 match the scalar detector's to within 1e-12 (a test pins this; only the order of a few float
 operations differs), so either API can serve a series.
 
+``weekly_ratio=True`` learns weekdays as ratios for every series of the batch, as
+``EnsembleDetector(weekly_ratio=True)`` does (count-like series; see ``SeasonalBaseline``).
+
 All series in a batch share the step's timestamp, as the engine's buckets do. A value that is
 not finite (NaN, +-inf) means "no data for this series at this step": its state is left untouched
-and its score is 0, exactly as the scalar detector treats it.
+and its score is 0, exactly as the scalar detector treats it; a timestamp that is not finite is
+no data for every series.
 
 >>> import numpy as np
 >>> b = BatchEnsemble(3)
@@ -24,6 +28,7 @@ and its score is 0, exactly as the scalar detector treats it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +36,16 @@ import numpy.typing as npt
 
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY
 from stanch.core.detectors.ensemble import CALIBRATION, SCALES
-from stanch.core.detectors.seasonal import DAY, VISIT_BLOCKS
+from stanch.core.detectors.seasonal import (
+    _LOG_CLIP,
+    DAY,
+    DAY_COVERAGE,
+    FACTOR_FLOOR,
+    FACTOR_RATE,
+    RUNNING_MIN_S,
+    VISIT_BLOCKS,
+    VISIT_SPAN_MAX,
+)
 
 Array = npt.NDArray[np.float64]
 
@@ -95,6 +109,7 @@ class BatchEnsemble:
         seasonal_rate: float = 0.5,
         weekly: bool = True,
         weekly_days: float = 1.0 / 3.0,
+        weekly_ratio: bool = False,
         clip: float = 3.0,
     ) -> None:
         if n < 1 or not scales or min(scales) < 1 or quiet < warmup or margin <= 0 or mute < 0:
@@ -115,6 +130,7 @@ class BatchEnsemble:
         self.rate = seasonal_rate
         self.weekly = weekly
         self.weekly_days = weekly_days
+        self.weekly_ratio = weekly_ratio
         self.record_decay = 0.5 ** (1.0 / record_half_life)
         self.level = _Stats((n,), alpha, warmup, clip)
         self.residual = _Stats((n,), alpha, warmup, clip)
@@ -129,6 +145,15 @@ class BatchEnsemble:
         self.block_sum = np.zeros(n)
         self.block_count = np.zeros(n, dtype=np.int64)
         self.blocks = np.full((n, VISIT_BLOCKS), np.nan)
+        # Multiplicative weekday factors (NaN: not measured yet) and the day being measured (see
+        # SeasonalBaseline._measure): its number (-1: none), value and profile sums, the time
+        # they cover; and whether a series ever went negative (then weekdays are offsets).
+        self.factors = np.full((n, 7), np.nan)
+        self.day_number = np.full(n, -1, dtype=np.int64)
+        self.day_value = np.zeros(n)
+        self.day_profile = np.zeros(n)
+        self.day_covered = np.zeros(n)
+        self.signed = np.zeros(n, dtype=bool)
         width = max(self.scales)
         self.ring = np.zeros((n, width))
         self.pos = np.zeros(n, dtype=np.int64)  # next slot to write, per series
@@ -153,6 +178,12 @@ class BatchEnsemble:
             self.block_sum,
             self.block_count,
             self.blocks,
+            self.factors,
+            self.day_number,
+            self.day_value,
+            self.day_profile,
+            self.day_covered,
+            self.signed,
             self.ring,
             self.pos,
             self.sums,
@@ -173,6 +204,8 @@ class BatchEnsemble:
         x = np.asarray(values, dtype=np.float64)
         if x.shape != (self.n,):
             raise ValueError(f"expected {self.n} values, got shape {x.shape}")
+        if not math.isfinite(t):  # no timestamp: no data for any series, nothing learned
+            return np.zeros(self.n)
         mask = np.isfinite(x)
         x = np.where(mask, x, 0.0)
         self.count = self.count + mask
@@ -183,17 +216,17 @@ class BatchEnsemble:
         residual = x - expected
 
         slot = int((t % self.period) / self.period * self.bins) % self.bins
-        day = int(t // DAY) % 7
-        weekly = self.weekly_offsets[:, day] if self.weekly else np.zeros(self.n)
+        today = int(t // DAY)
+        weekly = self.weekly_offsets[:, today % 7] if self.weekly else np.zeros(self.n)
         visit = self._visit_value()  # one median per step: learning only resets it
-        s_expected = self._slot_value(slot, visit) + weekly
+        s_expected = self._expected(today, slot, visit)
         seen = ~np.isnan(s_expected)
         s_ready = self.residual.count > self.residual.warmup
         use_seasonal = seen & s_ready & (self.residual.spread() < level.spread())
         residual = np.where(use_seasonal, x - s_expected, residual)
 
         level.learn(x, z_level, mask)
-        self._learn_seasonal(t, x, mask, slot, weekly, visit)
+        self._learn_seasonal(t, x, mask, slot, weekly, visit, today)
 
         novelty = self.novelty.update(x, mask)
         width = self.ring.shape[1]
@@ -240,6 +273,37 @@ class BatchEnsemble:
         self.pending = np.where(merge, 0.0, pending)
         self.block = np.where(merge, 0, block)
 
+    def _multiplicative(self) -> npt.NDArray[np.bool_]:
+        """Series whose weekdays scale the profile (see SeasonalBaseline.multiplicative)."""
+        out: npt.NDArray[np.bool_] = ~self.signed & (self.weekly and self.weekly_ratio)
+        return out
+
+    def _norm(self, today: int) -> Array:
+        """What each series divides a value of day ``today`` by before its profile learns it:
+        the weekday factor once known, else the day's running ratio (SeasonalBaseline._norm)."""
+        factor = self.factors[:, today % 7]
+        prior = self.residual.spread() * (self.period / self.bins)
+        den = self.day_profile + prior
+        running = (self.day_number == today) & (den > 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.maximum(FACTOR_FLOOR, (self.day_value + prior) / den)
+        out: Array = np.where(np.isnan(factor), np.where(running, ratio, 1.0), factor)
+        return out
+
+    def _expected(self, today: int, slot: int, visit: Array) -> Array:
+        """Each series' seasonal expectation at ``slot`` of day ``today``, counting the visit
+        under way whose value is ``visit`` (SeasonalBaseline.expected)."""
+        multiplicative = self._multiplicative()
+        norm = self._norm(today)
+        value = np.where(multiplicative, visit / norm, visit)
+        base = self._slot_value(slot, value)
+        weekday = today % 7
+        additive = base + self.weekly_offsets[:, weekday] if self.weekly else base
+        running = (self.day_number == today) & (self.day_covered >= RUNNING_MIN_S)
+        scale = np.where(np.isnan(self.factors[:, weekday]) & ~running, 1.0, norm)
+        out: Array = np.where(multiplicative, base * scale, additive)
+        return out
+
     def _slot_value(self, slot: int, value: Array) -> Array:
         """Each series' profile at ``slot``, counting a visit of that slot not yet committed,
         whose value is ``value`` (for a slot seen before; a slot never seen has no value until
@@ -276,7 +340,12 @@ class BatchEnsemble:
         slot: int,
         weekly: Array,
         visit: Array,
+        today: int,
     ) -> None:
+        flip = mask & (x < 0.0) & ~self.signed
+        if flip.any():  # a negative value: not a rate, weekdays are offsets from here on
+            self.signed = self.signed | flip
+            self.factors[flip] = np.nan
         width = self.period / self.bins
         number = int(t // width)
         starting = mask & (self.visit_number != number)
@@ -291,7 +360,7 @@ class BatchEnsemble:
         self.blocks[starting] = np.nan
 
         stat = self.residual
-        expected = self._slot_value(slot, np.where(starting, np.nan, visit)) + weekly
+        expected = self._expected(today, slot, np.where(starting, np.nan, visit))
         learn = mask & ~np.isnan(expected)
         r = np.where(learn, x - expected, 0.0)
         stat.learn(r, stat.z(r), learn)
@@ -314,16 +383,63 @@ class BatchEnsemble:
     ) -> None:
         slots = self.visit_number % self.bins
         current = self.daily[self._rows, slots]
-        self.daily[self._rows, slots] = np.where(commit, self._learned(current, value), current)
+        span = np.maximum(0, number - self.visit_number) * width
+        day = (self.visit_number * width // DAY).astype(np.int64)
+        multiplicative = self._multiplicative()
+        measured = commit & multiplicative & ~np.isnan(current)
+        if measured.any():
+            self._measure(measured, day, value, current, np.minimum(span, VISIT_SPAN_MAX))
+        norm = np.ones(self.n)
+        for today in np.unique(day[commit & multiplicative]):
+            norm = np.where(day == today, self._norm(int(today)), norm)
+        learned_value = np.where(multiplicative, value / norm, value)
+        self.daily[self._rows, slots] = np.where(
+            commit, self._learned(current, learned_value), current
+        )
         if self.weekly:
-            span = np.maximum(0, number - self.visit_number) * width
             alpha = np.minimum(1.0, span / (DAY * self.weekly_days))
-            days = (self.visit_number * width // DAY).astype(np.int64) % 7
+            days = day % 7
             step = self._step(value - current)
-            learned = commit & ~np.isnan(current)
+            learned = commit & ~multiplicative & ~np.isnan(current)
             self.weekly_offsets[self._rows, days] += np.where(
                 learned, alpha * (1.0 - self.rate) * step, 0.0
             )
+
+    def _measure(
+        self,
+        rows: npt.NDArray[np.bool_],
+        day: npt.NDArray[np.int64],
+        value: Array,
+        profile: Array,
+        span: Array,
+    ) -> None:
+        """Add each of ``rows``' committed visit to its day's measure, first closing a day that
+        ended (SeasonalBaseline._measure and _close_day)."""
+        new = rows & (self.day_number != day)
+        close = new & (self.day_number >= 0) & (self.day_covered >= DAY_COVERAGE)
+        close &= self.day_profile > 0.0
+        if close.any():
+            weekday = self.day_number % 7
+            current = self.factors[self._rows, weekday]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.maximum(FACTOR_FLOOR, self.day_value / self.day_profile)
+                step = np.clip(np.log(ratio / current), -_LOG_CLIP, _LOG_CLIP)
+                moved = np.maximum(FACTOR_FLOOR, current * np.exp(FACTOR_RATE * step))
+            learned = np.where(np.isnan(current), ratio, moved)
+            self.factors[self._rows, weekday] = np.where(close, learned, current)
+            pinned = close & ~np.isnan(self.factors).any(axis=1)
+            if pinned.any():  # a geometric mean of 1 (see SeasonalBaseline._close_day)
+                logs = np.log(self.factors[pinned])
+                mean = np.exp(np.sum(logs, axis=1) / 7.0)
+                self.factors[pinned] /= mean[:, None]
+                self.daily[pinned] *= mean[:, None]
+        self.day_number = np.where(new, day, self.day_number)
+        self.day_value = np.where(new, 0.0, self.day_value)
+        self.day_profile = np.where(new, 0.0, self.day_profile)
+        self.day_covered = np.where(new, 0.0, self.day_covered)
+        self.day_value = np.where(rows, self.day_value + value * span, self.day_value)
+        self.day_profile = np.where(rows, self.day_profile + profile * span, self.day_profile)
+        self.day_covered = np.where(rows, self.day_covered + span, self.day_covered)
 
 
 class _BatchNovelty:

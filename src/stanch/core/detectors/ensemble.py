@@ -53,6 +53,7 @@ from typing import ClassVar
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY, EwRobust
 from stanch.core.detectors.base import NO_DATA, Score
 from stanch.core.detectors.novelty import SequenceNovelty
+from stanch.core.detectors.robust import z_text
 from stanch.core.detectors.seasonal import DAY, SeasonalBaseline
 
 SCALES: tuple[int, ...] = (1, 6, 24)
@@ -125,6 +126,7 @@ class EnsembleDetector:
         bins: int = 144,
         seasonal_rate: float = 0.5,
         weekly: bool = True,
+        weekly_ratio: bool = False,
         clip: float = 3.0,
         name: str = "ensemble",
     ) -> None:
@@ -148,6 +150,7 @@ class EnsembleDetector:
             bins=bins,
             rate=seasonal_rate,
             weekly=weekly,
+            ratio=weekly_ratio,
             half_life=half_life,
             warmup=warmup,
             clip=clip,
@@ -172,8 +175,8 @@ class EnsembleDetector:
         self._why: list[float] = [0.0, 0.0, 0.0]
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
-            return NO_DATA
+        if not (math.isfinite(t) and math.isfinite(value) and 0.0 < weight < math.inf):
+            return NO_DATA  # NaN, +-inf (a value or a timestamp): no data, nothing learned
         self._count += 1
         level = self._level
         z_level = level.z(value) if level.count else 0.0
@@ -266,6 +269,16 @@ class EnsembleDetector:
             self._block = 0
 
     @property
+    def weekly_ratio(self) -> bool:
+        """Whether the daily profile's weekdays are learned as ratios (for a count-like,
+        non-negative series such as a request rate: see :class:`SeasonalBaseline`)."""
+        return self._seasonal.ratio
+
+    @weekly_ratio.setter
+    def weekly_ratio(self, on: bool) -> None:
+        self._seasonal.ratio = on
+
+    @property
     def spread(self) -> float:
         """The point-level sigma of the baseline used for the last point.
 
@@ -283,7 +296,7 @@ class EnsembleDetector:
         morning ramp it has never seen. A caller that must not page on what happens every day
         at this hour asks the profile directly."""
         seasonal = self._seasonal
-        if not seasonal.ready:
+        if not (seasonal.ready and math.isfinite(t)):
             return math.nan, math.nan
         expected = seasonal.expected(t)
         return (expected, seasonal.spread()) if expected == expected else (math.nan, math.nan)
@@ -297,7 +310,7 @@ class EnsembleDetector:
         k = self.scales[int(scale)]
         over = "this point" if k == 1 else f"mean of last {k} points"
         return (
-            f"{score.observed:.4g} vs {score.expected:.4g} {basis}, z={z:+.1f} ({over}); "
+            f"{score.observed:.4g} vs {score.expected:.4g} {basis}, {z_text(z)} ({over}); "
             f"{'new' if score.value >= 0.5 else 'no new'} record surprise"
         )
 

@@ -25,6 +25,18 @@ from typing import ClassVar
 from stanch.core.detectors.base import NO_DATA, Direction, Score, squash
 
 _MAD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal variable is sigma * sqrt(2/pi)
+#: Beyond this many spreads a z-score says only "far beyond anything seen": on a series that
+#: was flat the spread is a floor near zero, and a printed z of 2e14 reads as a bug.
+Z_PRINT_MAX = 1000.0
+
+
+def z_text(z: float) -> str:
+    """``z=+2.3`` for a responder; ``z>+1000`` (or ``z<-1000``) past :data:`Z_PRINT_MAX`."""
+    if z != z:
+        return "z=n/a"
+    if abs(z) > Z_PRINT_MAX:
+        return f"z{'>+' if z > 0 else '<-'}{Z_PRINT_MAX:g}"
+    return f"z={z:+.1f}"
 
 
 class RobustBaseline:
@@ -83,8 +95,8 @@ class RobustBaseline:
         return math.expm1(self._level) if self.log else self._level
 
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
-            return NO_DATA
+        if not (math.isfinite(t) and math.isfinite(value) and 0.0 < weight < math.inf):
+            return NO_DATA  # NaN, +-inf (a value or a timestamp): no data, as in the suite
         x = math.log1p(max(value, 0.0)) if self.log else value
         if self._count == 0:
             self._level = x
@@ -142,7 +154,12 @@ class RobustBaseline:
         if score.warming:
             return f"{seen}; still learning the baseline ({self.warmup}-point warm-up), no verdict"
         way = "above" if score.deviation >= 0 else "below"
-        size = f"{abs(score.deviation):.1f} sigma {way}"
+        sigmas = abs(score.deviation)
+        size = (
+            f"{sigmas:.1f} sigma {way}"
+            if sigmas <= Z_PRINT_MAX
+            else f"more than {Z_PRINT_MAX:g} sigma {way}"
+        )
         if score.value >= 0.5:
             return f"{seen}: {size}, beyond the {self.threshold:g}-sigma alarm level"
         watched = {Direction.UP: "above", Direction.DOWN: "below"}.get(self.direction, way)

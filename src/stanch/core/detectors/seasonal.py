@@ -6,6 +6,19 @@ daily profile (``bins`` slots over ``period`` seconds, each learned online from 
 fall in it) plus a weekday offset learned from what the daily profile leaves over. The spread is
 learned on the residuals, so the score is "how unusual for this time", not "how far from the mean".
 
+**Weekdays as ratios** (``ratio=True``, what the engine's request rate uses): a weekend at a
+quarter of the weekdays' traffic is a ratio, and the day's shape shrinks with it; no constant
+offset expresses that, and every weekend paged as a traffic drop. With ``ratio`` the
+expectation is ``profile x factor[weekday]``, and the profile learns values divided by their
+day's factor. A factor is measured once per day, from the ratio of the day's values to the
+profile (so an hour's outage barely moves it): the first time a weekday is seen it takes that
+ratio, later days move it by half a ratio clipped to 2x. Until its weekday is measured, a day's
+values are divided by its running ratio so far, so the first weekend does not drag the profile
+down, and after three hours of that day it is expected at that ratio (the first weekend is news
+when it starts, not all through it). Once all seven are measured their geometric mean is kept
+at 1, the level staying in the profile. A series that ever goes negative is not a rate: it
+falls back to offsets. NAB's generic series keep the offsets: ratios cost them 1.7 points.
+
 The profile learns once per *visit* of a slot (the points of one slot on one day), so what it
 learns per day does not depend on how often the series is sampled: a 1 s series and a 5 min
 series both move a slot by ``rate`` of a Huber-clipped step per day. (A per-point rate let a
@@ -14,7 +27,7 @@ flood.) A visit is summarized by the median of its :data:`VISIT_BLOCKS` sub-bloc
 flood filling a third of a slot's visit does not become that slot's first value either;
 a slot never seen has no expectation until its first visit ends. While a visit is under way
 its points already count for a slot seen before, as the visit's commit will count them. The
-residual spread learns per point. Memory is fixed: ``bins + 7 + VISIT_BLOCKS`` floats and a few
+residual spread learns per point. Memory is fixed: ``bins + 14 + VISIT_BLOCKS`` floats and a few
 scalars, the slots as a packed ``array("d")`` (8 bytes each, where a list of floats takes 32).
 
 >>> import random
@@ -37,27 +50,56 @@ from typing import ClassVar
 
 from stanch.core.detectors._ew import EwRobust
 from stanch.core.detectors.base import NO_DATA, Score, squash
+from stanch.core.detectors.robust import z_text
 
 DAY = 86_400.0
 WEEK = 7 * DAY
 #: Sub-blocks per visit of a slot, by time: the visit's value is the median of their means.
 VISIT_BLOCKS = 8
+#: A day's level is measured once at least this much of it had an expectation to compare with.
+DAY_COVERAGE = DAY / 3.0
+#: One visit stands for at most this much of its day (an hourly series covers its day).
+VISIT_SPAN_MAX = 3600.0
+#: A day whose weekday is not measured yet is expected at its running ratio to the profile once
+#: this much of it has been seen: the first weekend is news at its start, not all through it.
+RUNNING_MIN_S = 3 * 3600.0
+#: A weekday factor already known moves this share of the day's log ratio, itself clipped to
+#: a factor of :data:`FACTOR_CLIP`: a recurring weekend is learned in one week, an outage
+#: lasting a whole day moves that weekday by at most a factor of 1.41.
+FACTOR_RATE = 0.5
+FACTOR_CLIP = 2.0
+_LOG_CLIP = math.log(FACTOR_CLIP)
+#: The lowest weekday factor (a day with no traffic at all still has a ratio to learn from).
+FACTOR_FLOOR = 1.0 / 64.0
 
 
 class SeasonalBaseline:
-    """Daily profile + weekday offsets; score = robust z of the residual."""
+    """Daily profile + weekday offsets (or ratios); score = robust z of the residual."""
 
-    STATE: ClassVar[tuple[str, ...]] = ("_daily", "_weekly", "_residual", "_visit", "_blocks")
+    STATE: ClassVar[tuple[str, ...]] = (
+        "_daily",
+        "_weekly",
+        "_residual",
+        "_visit",
+        "_blocks",
+        "_factors",
+        "_day",
+        "_signed",
+    )
     __slots__ = (
         "_blocks",
         "_daily",
+        "_day",
+        "_factors",
         "_residual",
+        "_signed",
         "_visit",
         "_weekly",
         "bins",
         "name",
         "period",
         "rate",
+        "ratio",
         "threshold",
         "weekly",
         "weekly_days",
@@ -75,6 +117,7 @@ class SeasonalBaseline:
         warmup: int = 150,
         threshold: float = 6.0,
         clip: float = 3.0,
+        ratio: bool = False,
         name: str = "seasonal",
     ) -> None:
         if period <= 0 or bins < 1 or not 0.0 < rate <= 1.0 or half_life <= 0 or warmup < 1:
@@ -84,6 +127,7 @@ class SeasonalBaseline:
         self.rate = rate
         self.weekly = weekly
         self.weekly_days = weekly_days
+        self.ratio = ratio
         self.threshold = threshold
         self.name = name
         # NaN marks a slot never seen: a profile must not expect 0 where it knows nothing.
@@ -95,6 +139,54 @@ class SeasonalBaseline:
         # less the weekday offset, and the means of its finished sub-blocks.
         self._visit = [-1.0, 0.0, 0.0, 0.0]
         self._blocks = _no_blocks()
+        # Multiplicative weekday factors (NaN: that weekday not measured yet, taken as 1), the
+        # day being measured: [its number (t // DAY), sums over its visits of their value and
+        # of the profile, each times the time it stands for, and that time], and whether a
+        # negative value was ever seen (then the weekdays are offsets, as for any signal).
+        self._factors = array("d", [math.nan]) * 7
+        self._day = array("d", [-1.0, 0.0, 0.0, 0.0])
+        self._signed = False
+
+    @property
+    def multiplicative(self) -> bool:
+        """Whether weekdays scale the profile (a non-negative, rate-like series) rather than
+        shift it: a weekend at a quarter of the weekdays' traffic is a ratio, and the daily
+        shape shrinks with it, which no constant offset can express."""
+        return self.weekly and self.ratio and not self._signed
+
+    def factor(self, t: float) -> float:
+        """The weekday factor at ``t``: 1 until that weekday has been measured."""
+        f = self._factors[int(t // DAY) % 7]
+        return f if f == f else 1.0
+
+    def _norm(self, day: int) -> float:
+        """What a value on ``day`` (``t // DAY``) is divided by before the profile learns it.
+
+        The weekday's factor once measured; before that, the running ratio of the day so far to
+        the profile, so the first weekend does not drag the weekdays' profile down with it.
+        """
+        f = self._factors[day % 7]
+        if f == f:
+            return f
+        measured = self._day
+        if int(measured[0]) != day:
+            return 1.0
+        # As if one slot at one residual sigma had been seen at ratio 1: noise on a quiet night
+        # decides nothing, while a busy day's own ratio counts from its first visit on.
+        prior = self.spread() * self.period / self.bins
+        if measured[2] + prior <= 0.0:
+            return 1.0
+        return max(FACTOR_FLOOR, (measured[1] + prior) / (measured[2] + prior))
+
+    def _scale(self, day: int) -> float:
+        """What the profile is multiplied by on ``day``: its weekday's factor; for a weekday not
+        measured yet, the day's running ratio once :data:`RUNNING_MIN_S` of it was seen."""
+        f = self._factors[day % 7]
+        if f == f:
+            return f
+        if int(self._day[0]) == day and self._day[3] >= RUNNING_MIN_S:
+            return self._norm(day)
+        return 1.0
 
     def slot(self, t: float) -> int:
         return int((t % self.period) / self.period * self.bins) % self.bins
@@ -106,12 +198,19 @@ class SeasonalBaseline:
         count it (at most ``rate`` of a clipped step, so a flood stays a surprise): the points
         seen so far in this slot today, or a visit of the same slot no later point committed.
         """
+        if not math.isfinite(t):
+            return math.nan
         i = self.slot(t)
         base = self._daily[i]
+        multiplicative = self.multiplicative
         if base == base and int(self._visit[0]) % self.bins == i:
             visit = self._visit_value()
             if visit == visit:
+                if multiplicative:
+                    visit /= self._norm(int(t // DAY))
                 base = self._learned(base, visit)
+        if multiplicative:
+            return base * self._scale(int(t // DAY))
         if self.weekly:
             base += self._weekly[int(t // DAY) % 7]
         return base
@@ -158,6 +257,11 @@ class SeasonalBaseline:
 
     def learn(self, t: float, value: float) -> None:
         """Learn ``value``'s residual spread now; fold it into the profile when its visit ends."""
+        if not (math.isfinite(t) and math.isfinite(value)):
+            return  # no data: nothing to learn
+        if value < 0.0 and not self._signed:
+            self._signed = True  # not a rate: weekdays are offsets from here on
+            self._factors = array("d", [math.nan]) * 7
         width = self.period / self.bins
         visit = self._visit
         number = float(t // width)
@@ -175,7 +279,8 @@ class SeasonalBaseline:
             self._blocks[int(visit[1])] = visit[2] / visit[3]
             visit[2] = visit[3] = 0.0
         visit[1] = block
-        visit[2] += value - (self._weekly[int(t // DAY) % 7] if self.weekly else 0.0)
+        additive = self.weekly and not self.multiplicative
+        visit[2] += value - (self._weekly[int(t // DAY) % 7] if additive else 0.0)
         visit[3] += 1.0
 
     def _commit(self, next_number: float) -> None:
@@ -188,17 +293,64 @@ class SeasonalBaseline:
         number, mean = self._visit[0], self._visit_value()
         i = int(number) % self.bins
         current = self._daily[i]
+        width = self.period / self.bins
+        span = max(0.0, next_number - number) * width
+        if self.multiplicative:
+            day = int(number * width // DAY)
+            if current == current:
+                self._measure(day, mean, current, min(span, VISIT_SPAN_MAX))
+            self._daily[i] = self._learned(current, mean / self._norm(day))
+            return
         self._daily[i] = self._learned(current, mean)
         if self.weekly and current == current:
-            width = self.period / self.bins
-            span = max(0.0, next_number - number) * width
             alpha = min(1.0, span / (DAY * self.weekly_days))
             day = int(number * width // DAY) % 7
             self._weekly[day] += alpha * (1.0 - self.rate) * self._step(mean - current)
 
+    def _measure(self, day: int, value: float, profile: float, span: float) -> None:
+        """Add a visit of ``day`` (its raw value, the profile's value before learning it, the
+        time it stands for) to that day's measure; a new day first closes the one before."""
+        measured = self._day
+        if int(measured[0]) != day:
+            self._close_day()
+            measured[0], measured[1], measured[2], measured[3] = float(day), 0.0, 0.0, 0.0
+        measured[1] += value * span
+        measured[2] += profile * span
+        measured[3] += span
+
+    def _close_day(self) -> None:
+        """Learn the measured day's weekday factor from its ratio to the profile.
+
+        Once per day, from the whole day, so an hour's outage barely moves it. A weekday seen
+        for the first time takes the ratio as it is (nothing else is known about it); later
+        days move it by :data:`FACTOR_RATE` of a ratio clipped to :data:`FACTOR_CLIP`.
+        """
+        day, value, profile, covered = self._day
+        if day < 0.0 or covered < DAY_COVERAGE or not profile > 0.0:
+            return
+        ratio = max(FACTOR_FLOOR, value / profile)
+        factors = self._factors
+        i = int(day) % 7
+        current = factors[i]
+        if current != current:
+            factors[i] = ratio
+        else:
+            step = max(-_LOG_CLIP, min(_LOG_CLIP, math.log(ratio / current)))
+            factors[i] = max(FACTOR_FLOOR, current * math.exp(FACTOR_RATE * step))
+        if all(f == f for f in factors):
+            # Profile times factor is what is learned; either alone could drift while the
+            # product stays right. A geometric mean of 1 pins the factors, the profile keeps
+            # the level (and its clipped steps stay in the series' own units).
+            mean = math.exp(sum(math.log(f) for f in factors) / 7.0)
+            for k in range(7):
+                factors[k] /= mean
+            daily = self._daily
+            for k in range(self.bins):
+                daily[k] *= mean
+
     def update(self, t: float, value: float, weight: float = 1.0) -> Score:
-        if not (math.isfinite(value) and 0.0 < weight < math.inf):  # NaN, +-inf: no data
-            return NO_DATA
+        if not (math.isfinite(t) and math.isfinite(value) and 0.0 < weight < math.inf):
+            return NO_DATA  # NaN, +-inf (a value or a timestamp): no data
         expected, z = self.residual_z(t, value)
         warming = z != z or not self.ready
         self.learn(t, value)
@@ -214,7 +366,7 @@ class SeasonalBaseline:
             return f"{score.observed:.4g} seen; still learning what is usual at this time of day"
         return (
             f"{score.observed:.4g} vs {score.expected:.4g} usual at this time of day, "
-            f"z={score.deviation:+.1f}"
+            f"{z_text(score.deviation)}"
         )
 
 
