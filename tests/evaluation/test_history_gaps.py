@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+import typer
+from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from stanch.core.alerts import AlertKind
@@ -240,3 +242,30 @@ def test_cli_replays_a_gap_quickly_and_reports_it(
     text = " ".join(result.output.split())
     assert "1 gap(s) skipped, the longest 30 d" in text
     assert "the history has 1 gap(s) of more than 30 min without rows" in text
+
+
+def test_max_gap_option_sets_what_counts_as_missing_history(
+    quiet_minutes: list[RequestEvent], tmp_path: Path
+) -> None:
+    """Ten minutes without a row is silence by default; with --max-gap 300 it is missing
+    history, skipped and reported. The help says why gaps are skipped at all."""
+    rows = [event_line(e.ts) for e in quiet_minutes[:5_000]]
+    history = write(tmp_path / "e.jsonl", [*rows, event_line(quiet_minutes[4_999].ts + 600)])
+    labels = write(tmp_path / "labels.yaml", ["[]"])
+    args = ["backtest", str(history), "--labels", str(labels)]
+    default = CliRunner().invoke(backtest_app, args)
+    assert default.exit_code == 0, default.output
+    assert "gap(s)" not in default.output
+    lowered = CliRunner().invoke(backtest_app, [*args, "--max-gap", "300"])
+    assert lowered.exit_code == 0, lowered.output
+    text = " ".join(lowered.output.split())
+    assert "the history has 1 gap(s) of more than 5 min without rows" in text
+    refused = CliRunner().invoke(backtest_app, [*args, "--max-gap", "10", "--max-skew", "30"])
+    assert refused.exit_code == 2
+    assert "--max-gap 10 must be more than --max-skew 30" in " ".join(refused.output.split())
+    group = typer.main.get_command(backtest_app)
+    assert isinstance(group, TyperGroup)
+    for name in ("backtest", "tune"):
+        option = next(p for p in group.commands[name].params if p.name == "max_gap")
+        assert isinstance(option, TyperOption)
+        assert "missing history, not silence" in (option.help or "")

@@ -345,7 +345,7 @@ def test_cli_tune_prints_a_diff_and_writes_the_proposal(
     ("extra", "expected"),
     [
         (["--config", "CONFIG"], "detection.yaml:2: detection.defaults: expected a mapping"),
-        (["--grid", "warmup_s=1"], "cannot tune warmup_s"),
+        (["--grid", "warmup_s=1"], "--grid warmup_s: a setting tune does not vary"),
         (["--fire-after", "1,x"], "--fire-after 1,x:"),
         (["--budget", "-1"], "greater than or equal to 0"),
     ],

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import shlex
 import sys
 import time
@@ -67,11 +68,13 @@ from stanch.evaluation.config_edit import edited_config_text
 from stanch.evaluation.detection_file import (
     coerce_setting,
     config_diff,
+    explicit_defaults,
     load_detection_config,
+    setting_names,
 )
-from stanch.evaluation.history import format_utc, parse_time
+from stanch.evaluation.history import format_utc, infer_interval, parse_time, sniff_format
 from stanch.evaluation.labels import Label, load_labels
-from stanch.evaluation.replay_batches import DEFAULT_MAX_SKEW_S
+from stanch.evaluation.replay_batches import DEFAULT_MAX_GAP_S, DEFAULT_MAX_SKEW_S
 from stanch.evaluation.sweep import DEFAULT_FIRE_AFTER, TUNED, make_sweep
 from stanch.evaluation.tune import DEFAULT_BUDGET, Proposal, propose
 from stanch.store import Store
@@ -128,6 +131,15 @@ MaxSkewOption = typer.Option(
 )
 
 
+MaxGapOption = typer.Option(
+    DEFAULT_MAX_GAP_S,
+    "--max-gap",
+    min=0.0,
+    help="Seconds without a single row (no series at all) taken as missing history, not "
+    "silence: a recorder that was off or a lost file would otherwise replay as an outage of "
+    "every route, and page. Such gaps are skipped and left out of the days replayed; lower "
+    "this to replay a longer total outage as one.",
+)
 QuietOption = typer.Option(
     False,
     "--quiet",
@@ -165,6 +177,8 @@ class Inputs:
     current: Candidate
     config_name: str
     config_text: str | None  # the settings file as written, for an applicable diff
+    #: Whether the settings file chose interval_s (else a points file's spacing may).
+    sets_interval: bool = False
 
 
 def _fail(message: str) -> NoReturn:
@@ -248,7 +262,52 @@ def _inputs(labels: Path, config: Path | None) -> Inputs:
         return Inputs(loaded, Candidate("current"), "defaults", None)
     defaults, routes = _guard(lambda: load_detection_config(config))
     text = _guard(lambda: config.read_bytes().decode("utf-8"))  # as written: BOM, CRLF and all
-    return Inputs(loaded, Candidate("current", defaults, routes), str(config), text)
+    sets_interval = "interval_s" in explicit_defaults(text.removeprefix("\ufeff"))
+    current = Candidate("current", defaults, routes)
+    return Inputs(loaded, current, str(config), text, sets_interval)
+
+
+def _check_gap(max_gap: float, max_skew: float) -> None:
+    """A gap is told from rows merely out of order only when it is longer than the skew."""
+    if not max_gap > max_skew:
+        _fail(
+            f"--max-gap {max_gap:g} must be more than --max-skew {max_skew:g}: rows that late "
+            "are out of order, not after missing history"
+        )
+
+
+def _point_interval(history: History, inputs: Inputs, fmt: HistoryFormat | None) -> Inputs:
+    """``inputs`` with the window length of a points file whose rows do not say it: the
+    spacing of its rows, unless the settings chose ``interval_s`` (then a mismatch is warned
+    about). A file recorded at 60 s read as 1 s windows would show every route at 60 times its
+    traffic, and nothing else would say so."""
+    path = history.path
+    if path is None or (fmt.value if fmt else _guard(lambda: sniff_format(path))) != "points":
+        return inputs
+    spacing = _guard(lambda: infer_interval(path))
+    configured = inputs.current.defaults.interval_s
+    if spacing is None or math.isclose(spacing, configured):
+        return inputs
+    if inputs.sets_interval:
+        _warn(
+            f"{path}: the rows of a series are {spacing:g} s apart (median) and carry no "
+            f"interval, but {inputs.config_name} sets interval_s={configured:g}: each row is read "
+            f"as {configured:g} s of traffic. If the file holds {spacing:g} s windows, set "
+            f"interval_s: {spacing:g} (or give the rows an interval column)."
+        )
+        return inputs
+    _warn(
+        f"{path}: the rows carry no interval; a series' rows are {spacing:g} s apart (median), "
+        f"so they are read as {spacing:g} s windows (interval_s={spacing:g}). Set interval_s "
+        f"in --config to say otherwise."
+    )
+    current = inputs.current
+    windows = Candidate(
+        current.name,
+        replace(current.defaults, interval_s=spacing),
+        {route: replace(c, interval_s=spacing) for route, c in current.routes.items()},
+    )
+    return replace(inputs, current=windows)
 
 
 def _replay(
@@ -260,6 +319,7 @@ def _replay(
     runbook: Runbook | None = None,
     slack: float,
     max_skew: float,
+    max_gap: float = DEFAULT_MAX_GAP_S,
     quiet: bool = False,
 ) -> list[BacktestResult]:
     """Replay ``history`` (exit 2 with a message when it holds nothing to replay), with a
@@ -278,6 +338,7 @@ def _replay(
                     runbook=runbook,
                     slack_s=slack,
                     max_skew_s=max_skew,
+                    max_gap_s=max_gap,
                     progress=progress,
                 )
 
@@ -300,6 +361,7 @@ def _replay(
                         runbook=runbook,
                         slack_s=slack,
                         max_skew_s=max_skew,
+                        max_gap_s=max_gap,
                     )
             finally:
                 points.close()
@@ -357,28 +419,58 @@ def _print_warnings(result: BacktestResult, history: History) -> None:
         _warn(warning)
 
 
-def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
+GRID_FORM = "NAME=V1,V2,... (e.g. --grid spike_threshold=4,6)"
+FIRE_AFTER_FORM = "N,N,... (e.g. --fire-after 1,3)"
+
+
+def parse_grid(
+    specs: Sequence[str], *, allowed: Sequence[str] | None = None
+) -> dict[str, list[Any]]:
     """``["spike_threshold=4,6", "fire_after=2"]`` -> values per setting (a repeated name adds
-    values); ValueError says why."""
+    values); ValueError names the spec, what is wrong with it and the accepted form. With
+    ``allowed``, only those settings may be given (``tune`` varies its thresholds only)."""
     grid: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, raw = spec.partition("=")
         name = name.strip()
-        if not sep or not raw.strip():
-            raise ValueError(f"--grid {spec!r}: expected NAME=V1,V2,...")
+        if not sep or not name:
+            raise ValueError(f"--grid {spec!r}: no '='; the accepted form is {GRID_FORM}")
         if name == "interval_s":
             raise ValueError("--grid interval_s: the window length cannot vary between candidates")
+        if allowed is not None and name not in allowed:
+            known = "a setting tune does not vary" if name in setting_names() else "no such setting"
+            if name == "fire_after":
+                known += "; it has its own option, --fire-after 1,3"
+            raise ValueError(f"--grid {name}: {known}; tune varies {', '.join(allowed)}")
+        texts = [t.strip() for t in raw.split(",")]
+        if not all(texts):
+            raise ValueError(f"--grid {spec!r}: an empty value; the accepted form is {GRID_FORM}")
         values = []
-        for text in (t.strip() for t in raw.split(",")):
+        for text in texts:
             value: Any = text  # "2m" stays a string: *_s settings take durations
             with contextlib.suppress(ValueError):
                 value = int(text) if text.lstrip("-").isdigit() else float(text)
             try:
                 values.append(coerce_setting(name, value))
             except ValueError as exc:
-                raise ValueError(f"--grid {name}={text}: {exc}") from None
+                raise ValueError(
+                    f"--grid {name}={text}: {exc}; the accepted form is {GRID_FORM}"
+                ) from None
         grid.setdefault(name, []).extend(values)
     return grid
+
+
+def parse_fire_after(text: str) -> list[int]:
+    """``"1,3"`` -> ``[1, 3]``; ValueError names the value and the accepted form."""
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(
+                f"--fire-after {text}: {part!r} is not a whole number of at least 1; "
+                f"the accepted form is {FIRE_AFTER_FORM}"
+            )
+        values.append(int(part))
+    return values
 
 
 def grid_candidates(base: Candidate, grid: dict[str, list[Any]]) -> list[Candidate]:
@@ -397,6 +489,28 @@ def grid_candidates(base: Candidate, grid: dict[str, list[Any]]) -> list[Candida
             )
         )
     return candidates
+
+
+#: How a proposal row over the false-alarm budget is marked (besides red).
+OVER_BUDGET = "over budget"
+
+
+def _print_table(table: Table) -> None:
+    """``table`` on stdout, never cut: on a terminal it wraps to the window; elsewhere (a pipe,
+    a file) there is no window, and Rich's 80 columns would squeeze cells into "traffic_spi…",
+    so the table is printed as wide as its content."""
+    for column in table.columns:
+        column.overflow = "fold"  # a cell too wide for a narrow terminal wraps, never "…"
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.width
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    console.width = max(width, natural)  # print(width=) only narrows
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def results_table(results: Sequence[BacktestResult]) -> Table:
@@ -427,6 +541,7 @@ def proposal_table(proposal: Proposal) -> Table:
         if s.current == s.proposed and not s.detected and s.budget_met and not s.held:
             continue
         fa = f"{s.current_false_alarms_per_day:.2f} → {s.false_alarms_per_day:.2f}"
+        # Said in words too: the color is lost in a pipe, a log, or to a color-blind reader.
         wants = f" [yellow](wants {s.wanted:g})[/]" if s.wanted is not None else ""
         fire_wants = s.wanted_fire_after
         table.add_row(
@@ -436,7 +551,7 @@ def proposal_table(proposal: Proposal) -> Table:
             f"{s.current_fire_after} → {s.fire_after}"
             + (f" [yellow](wants {fire_wants})[/]" if fire_wants is not None else ""),
             f"{s.detected}/{s.labels}" if s.labels else "—",
-            fa if s.budget_met else f"[red]{fa}[/]",
+            fa if s.budget_met else f"[red]{fa} {OVER_BUDGET}[/]",
         )
     return table
 
@@ -470,13 +585,15 @@ def backtest_command(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     max_skew: float = MaxSkewOption,
+    max_gap: float = MaxGapOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Score detector settings on recorded history (a file, or the store's points with --db):
     precision, recall, false alarms per day and time to detect, per candidate."""
     started = time.perf_counter()
     source = _history(history, db, since, until)
-    inputs = _inputs(labels, config)
+    _check_gap(max_gap, max_skew)
+    inputs = _point_interval(source, _inputs(labels, config), fmt)
     _need(runbook, "runbook")
     book: Runbook | None = _guard(lambda: load_runbook(runbook)) if runbook else None
     try:
@@ -491,12 +608,13 @@ def backtest_command(
         runbook=book,
         slack=slack,
         max_skew=max_skew,
+        max_gap=max_gap,
         quiet=quiet,
     )
     wall = time.perf_counter() - started
-    console.print(results_table(results))
+    _print_table(results_table(results))
     for result in results if details or len(results) == 1 else ():
-        console.print(series_table(result))
+        _print_table(series_table(result))
         for label in result.missed:
             console.print(f"  missed: {escape(label.title)}")
         for name, count in result.actions.items():
@@ -536,6 +654,7 @@ def tune_command(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     max_skew: float = MaxSkewOption,
+    max_gap: float = MaxGapOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Propose thresholds per route and signal that keep false alarms within the budget, and
@@ -544,12 +663,13 @@ def tune_command(
     Thresholds are only lowered from history long enough to show the budget is met."""
     started = time.perf_counter()
     source = _history(history, db, since, until)
-    inputs = _inputs(labels, config)
+    _check_gap(max_gap, max_skew)
+    inputs = _point_interval(source, _inputs(labels, config), fmt)
     try:
-        fires = [int(coerce_setting("fire_after", int(v))) for v in fire_after.split(",")]
-        sweep = make_sweep(inputs.current, grid=parse_grid(grid or []), fire_after=fires)
+        values = parse_grid(grid or [], allowed=tuple(TUNED.values()))
+        sweep = make_sweep(inputs.current, grid=values, fire_after=parse_fire_after(fire_after))
     except (ValueError, StanchError) as exc:
-        _fail(f"--fire-after {fire_after}: {exc}" if isinstance(exc, ValueError) else str(exc))
+        _fail(str(exc))
     results = _replay(
         source,
         sweep.candidates,
@@ -557,12 +677,13 @@ def tune_command(
         fmt=fmt,
         slack=slack,
         max_skew=max_skew,
+        max_gap=max_gap,
         quiet=quiet,
     )
     proposal = propose(sweep, results, budget=budget)
     wall = time.perf_counter() - started
-    console.print(proposal_table(proposal))
-    console.print(results_table([proposal.baseline, proposal.result]))
+    _print_table(proposal_table(proposal))
+    _print_table(results_table([proposal.baseline, proposal.result]))
     after_name = str(out) if out is not None else "proposed"
     if inputs.config_text is None:
         after_text = proposal.yaml()

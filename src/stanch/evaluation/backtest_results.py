@@ -11,9 +11,11 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from stanch.core.alerts import AlertKind
 from stanch.core.detection_config import DetectionConfig, route_config
+from stanch.core.series import SERVICE_WIDE
 from stanch.evaluation.history import format_utc
 from stanch.evaluation.labels import Label
 from stanch.evaluation.replay_batches import DEFAULT_MAX_GAP_S, DEFAULT_MAX_SKEW_S
@@ -232,6 +234,7 @@ def replay_warnings(result: BacktestResult, *, sort_hint: str = "") -> list[str]
             "history and skipped, not replayed as silence, and left out of the days replayed "
             f"({result.days:,.2f} covered of {_whole_days(result)} from first to last row)."
         )
+    warnings.extend(unmatched_labels(result))
     outside = result.unreplayed
     if outside:
         span = (
@@ -247,6 +250,46 @@ def replay_warnings(result: BacktestResult, *, sort_hint: str = "") -> list[str]
             f"no setting could detect them, so recall leaves them out: {names}{more}."
         )
     return warnings
+
+
+def unmatched_labels(result: BacktestResult) -> list[str]:
+    """A warning per label naming a service, or a route, that no series of the history has.
+
+    Such a label counts as missed whatever the settings (or, for a route, can only be found by
+    a service-wide alert), which reads as a detector's failure when it is most often a typo or
+    the wrong labels file: so it is named, with where it is written and what the history has.
+    """
+    routes: dict[str, set[str]] = {}
+    for row in result.series:
+        routes.setdefault(row.service, set()).add(row.route)
+    warnings = []
+    for label in result.labels:
+        where = f"{label.where}: " if label.where else ""
+        own = routes.get(label.service)
+        if own is None:
+            warnings.append(
+                f"{where}label {label.title!r} names service {label.service!r}, which has no "
+                f"series in the history (it has {_some(routes)}): no alert can match it, so it "
+                "counts as missed."
+            )
+        elif label.route is not None and not any(
+            route != SERVICE_WIDE and fnmatchcase(route, label.route) for route in own
+        ):
+            warnings.append(
+                f"{where}label {label.title!r} names route {label.route!r}, which matches no "
+                f"series of {label.service} in the history (it has "
+                f"{_some(own - {SERVICE_WIDE})}): only a service-wide alert can match it."
+            )
+    return warnings
+
+
+def _some(names: Iterable[str], limit: int = 5) -> str:
+    """Up to ``limit`` of ``names``, sorted, and how many more ("none" when there are none)."""
+    ordered = sorted(names)
+    if not ordered:
+        return "none"
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(repr(n) for n in ordered[:limit]) + more
 
 
 def coverage(result: BacktestResult) -> str:

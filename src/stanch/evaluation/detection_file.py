@@ -40,6 +40,7 @@ import yaml
 from stanch.core.detection_config import DETECTORS, DetectionConfig
 from stanch.core.durations import parse_duration
 from stanch.core.errors import ValidationError
+from stanch.evaluation.yaml_document import read_yaml
 
 _FIELDS: Final = {f.name: f.type for f in fields(DetectionConfig)}
 _AT_LEAST_ZERO: Final = frozenset(
@@ -88,18 +89,7 @@ def parse_detection_config(
 ) -> tuple[DetectionConfig, dict[str, DetectionConfig]]:
     """(defaults, route key or glob -> settings) from YAML text; ValidationError names the
     line and field of the first problem."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ValidationError(f"{filename}:{line}: (yaml): {exc.problem or 'invalid'}") from None
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise ValidationError(f"{filename}:1: (yaml): {str(exc)[:120]}") from None
-    finally:
-        loader.dispose()
+    root, data = read_yaml(text, filename)
 
     def fail(path: tuple[str, ...], message: str) -> ValidationError:
         return ValidationError(f"{filename}:{_line_of(root, path)}: {'.'.join(path)}: {message}")
@@ -155,6 +145,16 @@ def load_detection_config(path: str | Path) -> tuple[DetectionConfig, dict[str, 
     except UnicodeDecodeError:
         raise ValidationError(f"{path}:1: (file): not valid UTF-8") from None
     return parse_detection_config(text, str(path))
+
+
+def explicit_defaults(text: str) -> frozenset[str]:
+    """The settings the ``defaults`` of a valid detection YAML text spell out: what the user
+    chose, as opposed to what they left to the built-in defaults (``stanch backtest`` infers
+    ``interval_s`` from a points file only when the user did not choose it)."""
+    data = yaml.safe_load(text)
+    section = data.get("detection") if isinstance(data, dict) else None
+    defaults = section.get("defaults") if isinstance(section, dict) else None
+    return frozenset(str(k) for k in defaults) if isinstance(defaults, dict) else frozenset()
 
 
 def _line_of(root: yaml.Node | None, path: tuple[str, ...]) -> int:

@@ -15,7 +15,7 @@ Like the history readers (:mod:`stanch.evaluation.history`), a bad entry raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
@@ -26,6 +26,7 @@ from stanch.core.alerts import AlertKind
 from stanch.core.errors import ValidationError
 from stanch.core.series import SERVICE_WIDE
 from stanch.evaluation.history import format_utc, open_input, parse_history_time, short_repr
+from stanch.evaluation.yaml_document import read_yaml
 
 MAX_LABEL_BYTES: Final = 1024 * 1024
 _LABEL_FIELDS: Final = frozenset({"service", "route", "kind", "start", "end", "name"})
@@ -42,6 +43,8 @@ class Label:
     route: str | None = None
     kind: AlertKind | None = None
     name: str = ""
+    #: ``file:line`` of the entry, for messages about it ("" for a label built in code).
+    where: str = field(default="", compare=False)
 
     def covers(self, service: str, route: str, kind: AlertKind) -> bool:
         """Whether an alert on this series and kind is about this incident (time aside).
@@ -66,23 +69,11 @@ def load_labels(path: str | Path) -> list[Label]:
         raw = fh.read(MAX_LABEL_BYTES + 1)
     if len(raw) > MAX_LABEL_BYTES:
         raise ValidationError(f"{path}:1: (file): larger than {MAX_LABEL_BYTES} bytes")
-    loader: yaml.SafeLoader | None = None
     try:
         text = raw.decode("utf-8-sig")
-        loader = yaml.SafeLoader(text)
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
     except UnicodeDecodeError:
         raise ValidationError(f"{path}:1: (file): not valid UTF-8") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ValidationError(f"{path}:{line}: (yaml): {exc.problem or 'invalid'}") from None
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise ValidationError(f"{path}:1: (yaml): {str(exc)[:120]}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    root, data = read_yaml(text, str(path))
     if root is None or data is None:
         return []
     if not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
@@ -139,4 +130,5 @@ def _label(item: object, node: yaml.Node, path: str, index: int) -> Label:
         route=strings["route"],
         kind=kind,
         name=strings["name"] or "",
+        where=f"{path}:{line}",
     )

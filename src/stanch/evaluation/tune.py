@@ -28,10 +28,12 @@ results recombine exactly per route and kind, see :mod:`stanch.evaluation.sweep`
 
 A value every replayed route agrees on becomes the default (routes outside the history then
 take it too: the diff shows it; from short history, only a raised default is taken); a route
-that resolves to its choice needs no entry. The proposal is scored by recombining the replayed
-results (exact, as above). ``stanch tune --config`` writes it into the user's own file
-(:mod:`stanch.evaluation.config_edit`), so its diff applies with ``patch``; without a file,
-:meth:`Proposal.diff` compares normal forms (``detection_file.render_detection_config``).
+that resolves to its choice needs no new entry, but an entry the user wrote is never removed
+(it pins the route against later changes of the defaults). The proposal is scored by
+recombining the replayed results (exact, as above). ``stanch tune --config`` writes it into
+the user's own file (:mod:`stanch.evaluation.config_edit`), so its diff applies with
+``patch``; without a file, :meth:`Proposal.diff` compares normal forms
+(``detection_file.render_detection_config``).
 """
 
 from __future__ import annotations
@@ -282,8 +284,9 @@ def _settle(
     current: Candidate, targets: Mapping[str, DetectionConfig], *, can_loosen: bool = True
 ) -> Candidate:
     """The fewest entries that give each route its target: a value every route agrees on
-    becomes the default, and a route that then resolves to its target needs no entry.
-    Entries for routes not replayed are kept as they are (their effective values too).
+    becomes the default, and a route that then resolves to its target needs no new entry.
+    The user's own entries are kept (updated to their targets), even those the defaults now
+    match; entries for routes not replayed are kept as they are (their effective values too).
     Without ``can_loosen`` no default is lowered: routes outside the history would take it."""
     defaults = current.defaults
     for param in ("fire_after", *TUNED.values()):
@@ -295,10 +298,11 @@ def _settle(
     routes = dict(current.routes)
     for route, target in targets.items():
         others = {r: c for r, c in routes.items() if r != route}
-        if target == route_config(route, defaults, others):
-            routes.pop(route, None)
-        else:
+        if route in current.routes or target != route_config(route, defaults, others):
+            # An entry of the user's own is kept even when the defaults now give the same:
+            # it pins the route, so a later change of defaults must not move it.
             routes[route] = target
+        # else: no entry; the route resolves to its target through the defaults or a glob
     return Candidate("proposed", defaults, routes)
 
 
