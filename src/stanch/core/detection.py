@@ -39,6 +39,7 @@ from stanch.core.detectors import (
 from stanch.core.detectors.base import NO_DATA
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
+from stanch.core.level_hold import HOLD_SCORE, LevelHold
 from stanch.core.news_gate import NewsGate
 from stanch.core.rate_signal import RateSignal, point_spread
 from stanch.core.series import SeriesKey
@@ -53,6 +54,10 @@ _SIGNAL_OF = {
     AlertKind.SLO_BURN: "errors",
     AlertKind.LATENCY_SPIKE: "latency_p95",
 }
+# Alerts on a level the detectors learn, held while the level lasts (see core/level_hold.py).
+_LEVEL_KINDS: Final = frozenset(
+    {AlertKind.TRAFFIC_SPIKE, AlertKind.TRAFFIC_DROP, AlertKind.LATENCY_SPIKE}
+)
 
 
 class SeriesMonitor:
@@ -90,6 +95,7 @@ class SeriesMonitor:
         self._news = NewsGate(gated=config.detector == "ensemble")
         self._slo = SloPaging(self.burn)
         self.firing: dict[AlertKind, Alert] = {}
+        self._holds: dict[AlertKind, LevelHold] = {}
         self.last_scores: dict[AlertKind, Score] = {}
         # The point-level sigma behind the last rate and latency scores (req/s; log1p seconds),
         # NaN when unknown: with the ensemble the deviation is that of its strongest time
@@ -112,6 +118,7 @@ class SeriesMonitor:
             "news": snapshot(self._news),
             "run": snapshot(self._rate_signal.run),
             "usual_run": snapshot(self._rate_signal.usual_run),
+            "calm": snapshot(self._rate_signal.calm),
             "share": snapshot(self._share),
             "gates": {kind.value: snapshot(gate) for kind, gate in self._gates.items()},
         }
@@ -126,6 +133,7 @@ class SeriesMonitor:
             restore(self._news, data.get("news", {}))
             restore(self._rate_signal.run, data.get("run", {}))
             restore(self._rate_signal.usual_run, data.get("usual_run", {}))
+            restore(self._rate_signal.calm, data.get("calm", {}))
         restore(self.errors, data.get("errors", {}))
         restore(self.burn, data.get("burn", {}))
         restore(self._share, data.get("share", {}))
@@ -146,6 +154,8 @@ class SeriesMonitor:
         """Mark ``alert`` as firing again (after a restart): it clears only on fresh evidence."""
         self.firing[alert.kind] = alert
         self._gates[alert.kind].firing = True
+        if alert.kind in _LEVEL_KINDS:
+            self._holds[alert.kind] = self._hold(alert.kind, alert.expected, alert.started_at)
 
     def observe(self, point: Point, service_point: Point | None) -> list[Alert]:
         """Score one closed point; return alerts that fired or resolved on it."""
@@ -156,6 +166,15 @@ class SeriesMonitor:
         for kind, score in scores.items():
             if kind is AlertKind.SLO_BURN and score.has_data and not score.warming:
                 score = self._slo.gate_score(score, self.firing.get(kind))
+            hold = self._holds.get(kind)
+            if (
+                hold is not None
+                and score.has_data
+                and not score.warming
+                and score.value < HOLD_SCORE
+                and hold.holds(point.t, score.observed)
+            ):
+                score = _with_value(score, HOLD_SCORE)
             self.last_scores[kind] = score
             # The run of bad points starts at the *start* of the first bad window: the onset.
             gate = self._gates[kind]
@@ -167,9 +186,12 @@ class SeriesMonitor:
             if edge is Edge.FIRED:
                 alert = self._new_alert(kind, score, point, service_point)
                 self.firing[kind] = alert
+                if kind in _LEVEL_KINDS:
+                    self._holds[kind] = self._hold(kind, score.expected, point.t)
                 changes.append(alert)
             elif edge is Edge.CLEARED and current is not None:
                 del self.firing[kind]
+                self._holds.pop(kind, None)
                 changes.append(current.resolve(t))
                 if kind is AlertKind.SLO_BURN:
                     self._slo.cleared(current)
@@ -188,6 +210,22 @@ class SeriesMonitor:
                         )
                 self.firing[kind] = updated
         return changes
+
+    def _hold(self, kind: AlertKind, expected: float, since: float) -> LevelHold:
+        """The hold of a level alert: see :mod:`stanch.core.level_hold`."""
+        cfg = self.config
+        if kind is AlertKind.LATENCY_SPIKE:
+            return LevelHold(
+                expected, 1, since, min_change=cfg.latency_min_change, min_points=cfg.clear_after
+            )
+        return LevelHold(
+            expected,
+            1 if kind is AlertKind.TRAFFIC_SPIKE else -1,
+            since,
+            min_change=cfg.min_rate_change,
+            interval=cfg.interval_s,
+            min_points=cfg.clear_after,
+        )
 
     def _score(self, point: Point) -> dict[AlertKind, Score]:
         cfg = self.config
