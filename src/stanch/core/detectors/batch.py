@@ -293,12 +293,15 @@ class BatchEnsemble:
     def _expected(self, today: int, slot: int, visit: Array) -> Array:
         """Each series' seasonal expectation at ``slot`` of day ``today``, counting the visit
         under way whose value is ``visit`` (SeasonalBaseline.expected)."""
+        weekday = today % 7
+        if not (self.weekly and self.weekly_ratio):  # offsets only: skip the ratio arithmetic
+            base = self._slot_value(slot, visit)
+            return base + self.weekly_offsets[:, weekday] if self.weekly else base
         multiplicative = self._multiplicative()
         norm = self._norm(today)
         value = np.where(multiplicative, visit / norm, visit)
         base = self._slot_value(slot, value)
-        weekday = today % 7
-        additive = base + self.weekly_offsets[:, weekday] if self.weekly else base
+        additive = base + self.weekly_offsets[:, weekday]
         running = (self.day_number == today) & (self.day_covered >= RUNNING_MIN_S)
         scale = np.where(np.isnan(self.factors[:, weekday]) & ~running, 1.0, norm)
         out: Array = np.where(multiplicative, base * scale, additive)
