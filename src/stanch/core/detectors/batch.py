@@ -35,7 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from stanch.core.detectors._ew import MAD_TO_SIGMA, TINY
-from stanch.core.detectors.ensemble import CALIBRATION, SCALES
+from stanch.core.detectors.ensemble import (
+    CALIBRATION,
+    SCALES,
+    TAIL_LEVELS,
+    TAIL_MIN,
+    TAIL_SHARE,
+)
 from stanch.core.detectors.seasonal import (
     _LOG_CLIP,
     DAY,
@@ -111,6 +117,8 @@ class BatchEnsemble:
         weekly_days: float = 1.0 / 3.0,
         weekly_ratio: bool = False,
         clip: float = 3.0,
+        tail_cost: float = 0.3,
+        tail_half_life: float = 1000.0,
     ) -> None:
         if n < 1 or not scales or min(scales) < 1 or quiet < warmup or margin <= 0 or mute < 0:
             raise ValueError("n >= 1, scales >= 1, quiet >= warmup, margin > 0, mute >= 0")
@@ -165,6 +173,12 @@ class BatchEnsemble:
         self.pending = np.zeros((n_scales, n))
         self.block = np.zeros(n, dtype=np.int64)
         self.muted = np.zeros(n, dtype=np.int64)
+        # Each series' EW shares of past scores at or above each of TAIL_LEVELS (step 6).
+        self.tail_cost = tail_cost
+        self.tail_decay = 1.0 - 0.5 ** (1.0 / tail_half_life)
+        self.tail_levels = np.asarray(TAIL_LEVELS)
+        self.tail = np.zeros((n, len(TAIL_LEVELS)), dtype=np.float32)  # shares need no more
+        self.tail_n = np.zeros(n, dtype=np.int64)
         self.novelty = _BatchNovelty(n, levels, order)
         self._rows = np.arange(n)
 
@@ -193,6 +207,8 @@ class BatchEnsemble:
             self.pending,
             self.block,
             self.muted,
+            self.tail,
+            self.tail_n,
             *self.novelty.arrays(),
         ]
         for s in [self.level, self.residual, *self.scale_stats]:
@@ -254,9 +270,27 @@ class BatchEnsemble:
             sharpened = np.where(
                 size > 0.0, size ** ((1.0 - self.boost * novelty) * CALIBRATION), 0.0
             )
-        out: Array = np.where(emit & ~muting, sharpened, 0.0)
+        penalty = self._tail_penalty(sharpened, emit)
+        out: Array = np.where(emit & ~muting, np.maximum(sharpened - penalty, 0.0), 0.0)
         self.muted = np.where(out >= 0.5, self.mute, self.muted)
         return out
+
+    def _tail_penalty(self, score: Array, emit: npt.NDArray[np.bool_]) -> Array:
+        """Each series' penalty from its own score tail (see EnsembleDetector), then learn."""
+        levels = self.tail_levels
+        # Shares fall with the level, so the highest level reaching TAIL_SHARE is the count of
+        # levels that do, minus one (-1: none).
+        highest = np.count_nonzero(self.tail >= TAIL_SHARE, axis=1) - 1
+        trusted = (self.tail_n >= TAIL_MIN) & (highest >= 0)
+        penalty: Array = np.where(
+            trusted, self.tail_cost * (levels[np.maximum(highest, 0)] - levels[0]), 0.0
+        )
+        self.tail_n = self.tail_n + emit
+        rate = np.maximum(self.tail_decay, 1.0 / np.maximum(self.tail_n, 1))
+        above = (score[:, None] >= levels[None, :]).astype(np.float64)
+        learned = (self.tail + rate[:, None] * (above - self.tail)).astype(np.float32)
+        self.tail = np.where(emit[:, None], learned, self.tail)
+        return np.maximum(penalty, 0.0)
 
     def _learn_records(self, z_abs: Array, scoring: npt.NDArray[np.bool_]) -> None:
         """Each scale's decaying top two block maxima of |z|, as the scalar detector keeps."""
