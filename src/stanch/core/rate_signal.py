@@ -123,11 +123,13 @@ class RateSignal:
         limit = max((rate - expected) * math.copysign(1.0, raw.deviation), 0.0) / poisson
         deviation = math.copysign(min(abs(raw.deviation), limit), raw.deviation)
         strength = raw.deviation if expected == raw.expected else deviation
+        judged = expected  # the expectation the verdict is measured against, reported with it
         if usual == usual:
             floor = math.sqrt(max(usual, 1.0) / interval)
             usual_z = (rate - usual) / max(usual_spread, floor)
             if abs(usual_z) < abs(deviation):
                 deviation = strength = usual_z
+                judged = usual
         dispersion = (spread / poisson) ** 2 if spread == spread else 1.0
         run_z = -self.run.push(rate, expected, interval, dispersion)
         if usual == usual:
@@ -137,8 +139,13 @@ class RateSignal:
             self.usual_run.reset()
         if run_z < min(deviation, 0.0):
             deviation = strength = run_z
+            judged = usual if usual == usual else expected
         self.spread = max(spread, poisson)
-        score = Score(raw.value, raw.observed, expected, deviation, raw.warming, raw.has_data)
+        # The series monitor's size checks (a drop needs half the expected traffic gone) and
+        # the alert's "vs baseline" read ``expected``: it is the one the deviation came from, or
+        # on a first weekend the run (against the weekday profile) and the check (against the
+        # ensemble's level, already sagging) disagreed and the alert flapped for hours.
+        score = Score(raw.value, raw.observed, judged, deviation, raw.warming, raw.has_data)
         return RateReading(score, strength, news)
 
     def explain(self) -> str:
