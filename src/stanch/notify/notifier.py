@@ -296,12 +296,7 @@ class Notifier:
 
     def _fail(self, worker: _Worker, n: Notification, error: str, attempts: int) -> None:
         now = self._clock()
-        with self._lock:
-            worker.failed += 1
-            worker.last_error, worker.last_error_at = error, now
-            self._recent.append(
-                Failure(worker.target.name, n.event, n.incident, error, attempts, now)
-            )
+        # Logged before the counters move: whoever sees ``failed`` go up finds the line too.
         log.warning(
             "webhook %s: gave up on %s for %s after %d attempt(s): %s",
             worker.target.name,
@@ -310,6 +305,12 @@ class Notifier:
             attempts,
             error,
         )
+        with self._lock:
+            worker.failed += 1
+            worker.last_error, worker.last_error_at = error, now
+            self._recent.append(
+                Failure(worker.target.name, n.event, n.incident, error, attempts, now)
+            )
 
     # -------------------------------------------------------------- visibility and shutdown
 
