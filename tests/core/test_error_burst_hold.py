@@ -14,7 +14,8 @@ import pytest
 from stanch.core.alerts import AlertKind, AlertStatus
 from stanch.core.detection import SeriesMonitor
 from stanch.core.detection_config import DetectionConfig
-from stanch.core.detectors.poisson import HOLD_SCORE, ErrorBurstDetector
+from stanch.core.detectors.base import HOLD_SCORE
+from stanch.core.detectors.poisson import ErrorBurstDetector
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.windows import Point
 

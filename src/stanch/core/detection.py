@@ -36,10 +36,10 @@ from stanch.core.detectors import (
     RobustBaseline,
     Score,
 )
-from stanch.core.detectors.base import NO_DATA
+from stanch.core.detectors.base import HOLD_SCORE, NO_DATA
 from stanch.core.detectors.state import restore, snapshot
 from stanch.core.hysteresis import Edge, Hysteresis
-from stanch.core.level_hold import HOLD_SCORE, LevelHold
+from stanch.core.level_hold import LevelHold
 from stanch.core.news_gate import NewsGate
 from stanch.core.rate_signal import RateSignal, point_spread
 from stanch.core.series import SeriesKey

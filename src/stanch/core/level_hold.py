@@ -30,7 +30,6 @@ import math
 from collections import deque
 from typing import Final
 
-HOLD_SCORE: Final = 0.45  # between the hysteresis gates' off (0.4) and on (0.5)
 HOLD_MAX_S: Final = 3600.0
 _COUNTS: Final = 10.0  # requests expected at the mark over the averaging window
 _MAX_POINTS: Final = 3600
@@ -40,7 +39,7 @@ class LevelHold:
     """What a level alert fired against (``expected``), which way (``direction`` +1 for a
     rise, -1 for a drop), since when, and the recent points it is judged by."""
 
-    __slots__ = ("_recent", "direction", "expected", "mark", "max_s", "since")
+    __slots__ = ("_recent", "_total", "direction", "expected", "mark", "max_s", "since")
 
     def __init__(
         self,
@@ -65,12 +64,17 @@ class LevelHold:
         if interval is not None and interval > 0 and self.mark > 0:
             points = max(points, math.ceil(_COUNTS / (self.mark * interval)))
         self._recent: deque[float] = deque(maxlen=min(points, _MAX_POINTS))
+        self._total = 0.0  # sum of _recent, kept as points come and go (up to 3600 of them)
 
     def holds(self, t: float, observed: float) -> bool:
         """Is the level (``observed`` at ``t`` and the points before it) still past the mark,
         within ``max_s`` of the alert's start?"""
         if not (self.mark > 0) or not math.isfinite(observed) or t - self.since > self.max_s:
             return False
-        self._recent.append(observed)
-        level = sum(self._recent) / len(self._recent)
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            self._total -= recent[0]
+        recent.append(observed)
+        self._total += observed
+        level = self._total / len(recent)
         return (level - self.mark) * self.direction > 0

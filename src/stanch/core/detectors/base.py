@@ -33,6 +33,9 @@ class Score:
 
 
 NO_DATA = Score(0.0, 0.0, 0.0, 0.0, warming=False, has_data=False)
+# The score of an alert held until its cause is over (a burst, a level): between the hysteresis
+# gates' off (0.4) and on (0.5), so it neither fires an alert nor counts towards clearing one.
+HOLD_SCORE = 0.45
 
 
 def squash(surprise: float, threshold: float) -> float:

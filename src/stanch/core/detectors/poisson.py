@@ -40,7 +40,7 @@ from collections import deque
 from itertools import islice
 from typing import ClassVar
 
-from stanch.core.detectors.base import NO_DATA, Score, squash
+from stanch.core.detectors.base import HOLD_SCORE, NO_DATA, Score, squash
 
 
 def poisson_sf_log10(k: int, lam: float) -> float:
@@ -68,9 +68,6 @@ def poisson_sf_log10(k: int, lam: float) -> float:
         term_l *= lam / (j + 1)
     upper = max(1.0 - lower, 1e-300)
     return math.log10(upper)
-
-
-HOLD_SCORE = 0.45  # between the hysteresis gates' off (0.4) and on (0.5): neither fires nor clears
 
 
 class ErrorBurstDetector:
